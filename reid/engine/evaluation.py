@@ -1,0 +1,107 @@
+"""Evaluation after training: query/gallery features, ``features.pt``, ranking metrics.
+
+``features.pt`` holds the query and gallery embeddings with their identities, cameras and image
+paths, so any later analysis (re-ranking, camera-pair mAP, gallery-size studies) works from
+the file without the model. :func:`evaluate` recomputes metrics from it for any protocol.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+
+from reid.errors import ConfigError
+
+__all__ = ["extract_features", "metrics_from_features", "evaluate", "PROTOCOLS"]
+
+#: Protocols :func:`evaluate` understands on saved features.
+PROTOCOLS = ("market_sq", "market_mq")
+
+
+@torch.no_grad()
+def extract_features(model, loader, *, device: torch.device, autocast=nullcontext, view=None, channels_last=False):
+    """Embed every image of ``loader`` (in order); returns a float32 CPU tensor ``(N, D)``."""
+    model.eval()
+    chunks = []
+    for images, *_ in loader:
+        images = images.to(device, non_blocking=True)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with autocast():
+            out = model(images) if view is None else model(images, view)
+        chunks.append(out.features.float().cpu())
+    return torch.cat(chunks) if chunks else torch.zeros(0, 0)
+
+
+def _rank(feats: dict, *, metric: str, normalize: bool, protocol: str, rerank: bool, ap: str):
+    from reid.metrics import protocols
+    from reid.metrics.ranking import rank_metrics
+
+    labels = (feats["query_pids"], feats["gallery_pids"], feats["query_camids"], feats["gallery_camids"])
+    query = feats["query"]
+    if protocol == "market_mq":
+        # multi-query: each query replaced by the max-pool over its identity's same-camera queries
+        query = protocols.pool_multi_query(query, feats["query_pids"], feats["query_camids"], pooling="max")
+    if rerank:
+        try:
+            from reid.metrics.rerank import rerank_distance
+        except ImportError:
+            raise ConfigError("re-ranking is not available in this installation (reid.metrics.rerank is missing).") from None
+        dist = rerank_distance(query, feats["gallery"], metric=metric, normalize=normalize)
+        return rank_metrics(dist, *labels, ap=ap)
+    return protocols.market_single_query(query, feats["gallery"], *labels, metric=metric, normalize=normalize, ap=ap)
+
+
+def metrics_from_features(feats: dict, *, metric: str = "euclidean", normalize: bool = False, protocol: str = "market_sq", rerank: bool = False) -> dict:
+    """Rank-1/5/10, mAP (step and trapezoid AP) and mINP of saved query/gallery features.
+
+    ``market_sq``: Market-1501 single query (:func:`reid.metrics.protocols.market_single_query`);
+    ``market_mq``: multi-query with max pooling over each identity's same-camera queries.
+    """
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}.")
+    kw = dict(metric=metric, normalize=normalize, protocol=protocol, rerank=rerank)
+    step = _rank(feats, ap="step", **kw)
+    trap = _rank(feats, ap="trapezoid", **kw)
+    cmc = step.cmc
+    return {
+        "protocol": protocol,
+        "metric": metric,
+        "normalize": bool(normalize),
+        "rerank": bool(rerank),
+        "rank1": float(cmc[0]),
+        "rank5": float(cmc[min(4, len(cmc) - 1)]),
+        "rank10": float(cmc[min(9, len(cmc) - 1)]),
+        "mAP": float(step.mAP),
+        "mAP_trapezoid": float(trap.mAP),
+        "mINP": float(step.mINP),
+        "num_valid_queries": int(step.num_valid),
+        "num_query": int(len(feats["query_pids"])),
+        "num_gallery": int(len(feats["gallery_pids"])),
+    }
+
+
+def evaluate(run_dir, protocol: str = "market_sq", rerank: bool = False) -> dict:
+    """Metrics of a finished run from its ``features.pt`` (distance as in its recipe).
+
+    Writes ``eval-<protocol>[-rerank].json`` next to ``results.json`` and returns the metrics.
+    """
+    run_dir = Path(run_dir)
+    feats_path, results_path = run_dir / "features.pt", run_dir / "results.json"
+    if not feats_path.is_file() or not results_path.is_file():
+        raise ConfigError(
+            f"{run_dir} is not a finished run (needs features.pt and results.json); train it first with "
+            "`reid train --recipe NAME --out DIR`, or resume it with --resume."
+        )
+    cfg = json.loads(results_path.read_text())["recipe"]
+    feats = torch.load(feats_path, map_location="cpu", weights_only=False)
+    metrics = metrics_from_features(
+        feats, metric=cfg["eval"]["metric"], normalize=cfg["eval"]["normalize"], protocol=protocol, rerank=rerank
+    )
+    from reid.engine.provenance import write_json
+
+    write_json(metrics, run_dir / f"eval-{protocol}{'-rerank' if rerank else ''}.json")
+    return metrics

@@ -1,0 +1,431 @@
+"""What one training step does, per paper: the small pluggable part of the one :class:`Trainer`.
+
+The trainer owns everything the papers share (data, devices, schedule, checkpoints, logging,
+evaluation). An *objective* owns what differs: which loss modules exist (they are sub-modules,
+so their buffers, e.g. paper 000's centres, are checkpointed with ``state_dict``), which
+optimisers update which parameters, and the body of a step.
+
+===================  =========  =====================================================================
+objective            paper      step
+===================  =========  =====================================================================
+``classification``   000        softmax on fc8 + centre-type term on pool5 (Eq. 1), centres move
+``pairs``            001        pair loss on anchor-based units (anchor vs. M positives, N negatives)
+``metric``           002        support-neighbour (or triplet) loss on a P x K batch
+``joint``            004        additive angular margin + gamma * batch hard [+ lambda * attributes]
+``view_adaptation``  003        stage 1: Ds with Ms, Mt; stage 2: Dd step, then mapping step
+===================  =========  =====================================================================
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from reid.errors import ConfigError
+
+__all__ = ["DataInfo", "StepContext", "Objective", "build_objective", "OBJECTIVES"]
+
+
+@dataclass
+class DataInfo:
+    """What the objectives need to know about the training split."""
+
+    num_classes: int
+    num_cameras: int
+    attribute_names: tuple[str, ...] = ()
+    attribute_values: list[int] | None = None  # number of values of each attribute
+    attributes: torch.Tensor | None = None  # (num_classes, M) long, per relabelled training pid
+
+
+@dataclass
+class StepContext:
+    """Per-step information the trainer hands to an objective."""
+
+    optimizers: dict[str, torch.optim.Optimizer]
+    epoch: int
+    iteration: int
+    autocast: Callable[[], Any] = nullcontext
+    grad_clip: float | None = None
+    stats: dict[str, float] = field(default_factory=dict)
+
+
+def make_optimizer(cfg: dict, groups: list[dict]) -> torch.optim.Optimizer:
+    """SGD or Adam over parameter ``groups`` (each with an ``lr_mult``; the trainer sets ``lr``)."""
+    opt = cfg["optimizer"]
+    groups = [g for g in groups if g["params"]]
+    for g in groups:
+        g.setdefault("lr_mult", 1.0)
+        g["lr"] = opt["lr"] * g["lr_mult"]
+    if opt["name"] == "sgd":
+        return torch.optim.SGD(groups, lr=opt["lr"], momentum=opt.get("momentum", 0.0), weight_decay=opt.get("weight_decay", 0.0))
+    if opt["name"] == "adam":
+        # "Adam ... with the default hyper-parameter values" (papers 002, 004)
+        return torch.optim.Adam(groups, lr=opt["lr"], weight_decay=opt.get("weight_decay", 0.0))
+    raise ConfigError(f"optimizer.name={opt['name']!r} is not valid; choose sgd or adam.")
+
+
+class Objective(nn.Module):
+    """Base class: loss modules as sub-modules, one optimiser by default, a ``train_step``."""
+
+    #: recipe ``loss.name`` values this objective understands
+    variants: tuple[str, ...] = ()
+
+    def __init__(self, cfg: dict, info: DataInfo) -> None:
+        super().__init__()
+        self.cfg, self.info = cfg, info
+        self.loss_cfg = cfg["loss"]
+        if self.variants and self.loss_cfg["name"] not in self.variants:
+            raise ConfigError(
+                f"loss.name={self.loss_cfg['name']!r} is not valid for the {cfg['objective']} objective; "
+                f"choose one of: {', '.join(self.variants)}."
+            )
+
+    # -- construction -------------------------------------------------------------------------
+    def model_options(self) -> dict:
+        """Extra :func:`reid.models.build_model` options (e.g. the number of classes)."""
+        return {}
+
+    def setup(self, model: nn.Module) -> None:
+        """Build the loss modules once the model (and its feature width) exists."""
+
+    def param_groups(self, model: nn.Module) -> list[dict]:
+        return [{"params": list(model.parameters())}, {"params": list(self.parameters())}]
+
+    def optimizers(self, model: nn.Module) -> dict[str, torch.optim.Optimizer]:
+        return {"main": make_optimizer(self.cfg, self.param_groups(model))}
+
+    # -- training ------------------------------------------------------------------------------
+    def train_step(self, model: nn.Module, batch: dict, ctx: StepContext) -> dict[str, float]:
+        raise NotImplementedError
+
+    @staticmethod
+    def optimise(loss: torch.Tensor, optimizer: torch.optim.Optimizer, ctx: StepContext) -> None:
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"the loss became {float(loss)} at epoch {ctx.epoch + 1}, iteration {ctx.iteration + 1}; "
+                "lower optimizer.lr or set train.grad_clip."
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if ctx.grad_clip:
+            params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+            torch.nn.utils.clip_grad_norm_(params, ctx.grad_clip)
+        optimizer.step()
+
+    @staticmethod
+    def stats_of(*modules: nn.Module) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for m in modules:
+            out.update(getattr(m, "last_stats", {}) or {})
+        return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Paper 000: softmax + SMC / ECD (and the Table III baselines)
+# ----------------------------------------------------------------------------------------------
+
+
+class ClassificationObjective(Objective):
+    """``L = L_softmax(fc8) + lambda * L_term(pool5)`` (paper 000, Eq. 1); centres move each step.
+
+    ``loss.name``: ``softmax`` (no extra term), ``center`` (Wen et al.), ``gcl`` (intra/inter
+    group-centre loss, reconstructed), ``smc``, ``smc_ecd`` — the rows of Table III. The x10
+    learning-rate multiplier applies to the layers that are new on top of the pretrained
+    backbone (fc8); the centres are buffers moved by the centre-loss rule with rate ``alpha``.
+    """
+
+    variants = ("softmax", "center", "gcl", "smc", "smc_ecd")
+
+    def model_options(self) -> dict:
+        if not self.cfg["model"].get("classifier", False):
+            raise ConfigError("the classification objective needs model.classifier=true (the softmax on fc8).")
+        return {"num_classes": self.info.num_classes}
+
+    def setup(self, model: nn.Module) -> None:
+        from reid.losses.smc_ecd import GCLLoss, SMCECDLoss, SoftmaxCenterLoss
+
+        c, info, dim = self.loss_cfg, self.info, model.feat_dim
+        name = c["name"]
+        if name == "center":
+            self.loss = SoftmaxCenterLoss(info.num_classes, dim, lambda_center=c["lam"], alpha=c["alpha"])
+        elif name == "gcl":
+            self.loss = GCLLoss(
+                info.num_classes, info.num_cameras, dim, lambda_intra=c["lam"], lambda_inter=c["lam_ecd"], alpha=c["alpha"]
+            )
+        else:  # softmax = both lambdas 0; smc = lambda_ECD 0 (the paper's own description of its rows)
+            lam_smc = 0.0 if name == "softmax" else c["lam"]
+            lam_ecd = c["lam_ecd"] if name == "smc_ecd" else 0.0
+            self.loss = SMCECDLoss(
+                info.num_classes, info.num_cameras, dim, lambda_smc=lam_smc, lambda_ecd=lam_ecd,
+                alpha=c["alpha"], ecd_eps=c["ecd_eps"],
+            )  # fmt: skip
+
+    def param_groups(self, model: nn.Module) -> list[dict]:
+        new = model.new_parameters()
+        new_ids = {id(p) for p in new}
+        pretrained = [p for p in model.parameters() if id(p) not in new_ids]
+        mult = self.cfg["optimizer"].get("new_layer_lr_mult", 1.0)
+        return [
+            {"params": pretrained, "lr_mult": 1.0},
+            {"params": new, "lr_mult": mult},
+            {"params": list(self.parameters()), "lr_mult": mult},  # loss layers ("the last three loss layers")
+        ]
+
+    def train_step(self, model, batch, ctx):
+        with ctx.autocast():
+            out = model(batch["images"])
+        out = out.float()
+        loss = self.loss(out.features, batch["pids"], batch["camids"], logits=out.logits)
+        self.optimise(loss, ctx.optimizers["main"], ctx)
+        stats = self.stats_of(self.loss)
+        stats["loss"] = float(loss.detach())
+        stats["accuracy"] = float((out.logits.argmax(1) == batch["pids"]).float().mean())
+        return stats
+
+
+# ----------------------------------------------------------------------------------------------
+# Paper 001: adaptive margin on anchor-based pairs
+# ----------------------------------------------------------------------------------------------
+
+
+class PairObjective(Objective):
+    """Pair loss on the anchor-based units of paper 001 (Sec. 5, Algorithm 2).
+
+    The batch sampler lays each unit out as ``[anchor, M positives, N negatives]``; every
+    positive and negative forms a pair with its anchor. ``loss.name``: ``adaptive`` (Eq. 5-9,
+    the paper's loss) or ``contrastive`` (the fixed-margin baseline of Table 5).
+    """
+
+    variants = ("adaptive", "contrastive")
+
+    def setup(self, model: nn.Module) -> None:
+        from reid.losses.adaptive_margin import AdaptiveMarginLoss
+        from reid.losses.contrastive import ContrastiveLoss
+
+        c = self.loss_cfg
+        if c["name"] == "adaptive":
+            self.loss = AdaptiveMarginLoss(c["mu"], c["gamma"])
+        else:
+            self.loss = ContrastiveLoss(c["margin"])
+
+    def pairs(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(anchor index, partner index) of every pair in a batch of ``n`` images."""
+        s = self.cfg["sampler"]
+        unit = 1 + s["positives"] + s["negatives"]
+        if n % unit:
+            raise ConfigError(f"anchor-pair batch of {n} images is not a whole number of {unit}-image units.")
+        starts = torch.arange(0, n, unit)
+        partners = torch.arange(1, unit)
+        a = starts.repeat_interleave(unit - 1)
+        b = (starts[:, None] + partners[None, :]).reshape(-1)
+        return a, b
+
+    def train_step(self, model, batch, ctx):
+        with ctx.autocast():
+            out = model(batch["images"])
+        f = out.float().features
+        a, b = self.pairs(f.shape[0])
+        a, b = a.to(f.device), b.to(f.device)
+        same = batch["pids"][a] == batch["pids"][b]
+        loss = self.loss(f[a], f[b], same)
+        self.optimise(loss, ctx.optimizers["main"], ctx)
+        stats = self.stats_of(self.loss)
+        stats["loss"] = float(loss.detach())
+        return stats
+
+
+# ----------------------------------------------------------------------------------------------
+# Paper 002: support neighbour loss (and the triplet baselines) on P x K batches
+# ----------------------------------------------------------------------------------------------
+
+
+class MetricObjective(Objective):
+    """A metric loss on the embedding of a P x K batch (paper 002, Sec. 3.1-3.3)."""
+
+    variants = ("support_neighbor", "batch_hard", "batch_all")
+
+    def setup(self, model: nn.Module) -> None:
+        from reid.losses.support_neighbor import SupportNeighborLoss
+        from reid.losses.triplet import BatchAllTripletLoss, BatchHardTripletLoss
+
+        c = self.loss_cfg
+        if c["name"] == "support_neighbor":
+            batch = self.cfg["sampler"]["p"] * self.cfg["sampler"]["k"]
+            if c["k"] >= batch:
+                raise ConfigError(
+                    f"loss.k={c['k']} support neighbours need a batch of more than k images "
+                    f"(P x K = {batch}); lower loss.k or raise sampler.p / sampler.k."
+                )
+            self.loss = SupportNeighborLoss(c["k"], c["sigma"], c["lam"], squared=c["squared"])
+        elif c["name"] == "batch_hard":
+            self.loss = BatchHardTripletLoss(c["margin"], squared=c["squared"])
+        else:
+            self.loss = BatchAllTripletLoss(c["margin"], squared=c["squared"])
+
+    def train_step(self, model, batch, ctx):
+        with ctx.autocast():
+            out = model(batch["images"])
+        loss = self.loss(out.float().features, batch["pids"])
+        self.optimise(loss, ctx.optimizers["main"], ctx)
+        stats = self.stats_of(self.loss)
+        stats["loss"] = float(loss.detach())
+        return stats
+
+
+# ----------------------------------------------------------------------------------------------
+# Paper 004: angular margin softmax + batch hard triplet [+ attributes]
+# ----------------------------------------------------------------------------------------------
+
+
+class JointObjective(Objective):
+    """Paper 004, Eq. 6 / Eq. 7 through :func:`reid.losses.angular_margin.joint_loss`.
+
+    ``loss.name`` is a Table 3 row (``AM0, AM, BH, AM0BH, AMBH, AM0BH1, AM0BHsp``) or the full
+    model ``AM0BH_Attr`` (identity part + M attribute slices of Q features, Sec. 4.1).
+    """
+
+    variants = ("AM0", "AM", "BH", "AM0BH", "AMBH", "AM0BH1", "AM0BHsp", "AM0BH_Attr", "AMBH_Attr")
+
+    @property
+    def with_attributes(self) -> bool:
+        return self.loss_cfg["name"].endswith("_Attr")
+
+    def model_options(self) -> dict:
+        if not self.with_attributes:
+            return {}
+        if self.info.attributes is None:
+            raise ConfigError(
+                f"loss.name={self.loss_cfg['name']} needs identity attributes, but the dataset has none; "
+                "use market1501 / dukemtmc with their attribute files, or synthreid."
+            )
+        return {"attributes": (len(self.info.attribute_names), self.cfg["model"]["attribute_q"])}
+
+    def setup(self, model: nn.Module) -> None:
+        from reid.losses.angular_margin import joint_loss
+
+        c = self.loss_cfg
+        self.loss = joint_loss(
+            c["name"], model.feat_dim, self.info.num_classes,
+            scale=c["scale"], gamma=c["attr_gamma"] if self.with_attributes else c["gamma"],
+            triplet_margin=c["triplet_margin"], am_margin=c["margin"], lam=c["lam"],
+            attribute_values=self.info.attribute_values if self.with_attributes else None,
+            slice_dim=self.cfg["model"]["attribute_q"],
+        )  # fmt: skip
+        if self.with_attributes:
+            self.register_buffer("attribute_table", self.info.attributes.clone())
+
+    def train_step(self, model, batch, ctx):
+        with ctx.autocast():
+            out = model(batch["images"])
+        attr = self.attribute_table[batch["pids"]] if self.with_attributes else None
+        loss = self.loss(out.float().features, batch["pids"], attr)
+        self.optimise(loss, ctx.optimizers["main"], ctx)
+        stats = self.stats_of(self.loss)
+        stats["loss"] = float(loss.detach())
+        return stats
+
+
+# ----------------------------------------------------------------------------------------------
+# Paper 003: staged adversarial view adaptation
+# ----------------------------------------------------------------------------------------------
+
+
+class ViewAdaptationObjective(Objective):
+    """Algorithm 1 of paper 003, in two stages over epochs.
+
+    * **Stage 1** (``epoch < loss.similarity_epochs``; all epochs when ``loss.adversarial`` is
+      false): "Train Ds using Eq. (2)" — the similarity discriminator and both mappings minimise
+      Eq. 5 (``loss.name=adaptive``) or Eq. 2 (``plain``) on every probe x gallery pair of the
+      batch.
+    * **Stage 2** — every step: "Train Dd by minimising Eq. (1)" on detached features (only Dd
+      moves), then "Update Ms, Mt by minimising Eq. (3)", the view confusion against the updated
+      Dd, plus (``loss.keep_similarity``) Eq. 5 so the mappings stay discriminative — Eq. 4 puts
+      ``min over Ms, Mt, Ds of L_Ds`` next to ``min over Ms, Mt of L_M``.
+
+    Batches hold both views: ``batch["views"]`` is 0 for probe-view images (through ``Ms``) and 1
+    for gallery-view images (``Mt``).
+    """
+
+    variants = ("adaptive", "plain")
+
+    def setup(self, model: nn.Module) -> None:
+        from reid.losses.view_adaptation import SimilarityDiscriminatorLoss, ViewConfusionLoss, ViewDiscriminatorLoss
+
+        c = self.loss_cfg
+        self.similarity = SimilarityDiscriminatorLoss(c["margin"], c["gamma"], adaptive=c["name"] == "adaptive")
+        self.discriminator = ViewDiscriminatorLoss()
+        self.confusion = ViewConfusionLoss()
+
+    def optimizers(self, model: nn.Module) -> dict[str, torch.optim.Optimizer]:
+        mappings = [{"params": model.mapping_parameters()}, {"params": list(model.ds.parameters())}]
+        return {
+            "mappings": make_optimizer(self.cfg, mappings),  # Ms, Mt, Ds
+            "view": make_optimizer(self.cfg, [{"params": list(model.dd.parameters())}]),  # Dd
+        }
+
+    def stage(self, epoch: int) -> int:
+        c = self.loss_cfg
+        return 2 if c["adversarial"] and epoch >= c["similarity_epochs"] else 1
+
+    def _similarity_loss(self, model, fs, ft, pid_s, pid_t):
+        from reid.metrics.distance import euclidean
+
+        d = euclidean(fs, ft)  # d(x_s, x_t) = ||Ms(x_s) - Mt(x_t)||_2 for every pair of the batch
+        ns, nt = fs.shape[0], ft.shape[0]
+        pair_s = fs[:, None, :].expand(ns, nt, -1).reshape(ns * nt, -1)
+        pair_t = ft[None, :, :].expand(ns, nt, -1).reshape(ns * nt, -1)
+        logits = model.ds(pair_s, pair_t).reshape(ns, nt)
+        same = pid_s[:, None] == pid_t[None, :]
+        return self.similarity(logits, d, same)
+
+    def train_step(self, model, batch, ctx):
+        views = batch["views"]
+        src, tgt = views == 0, views == 1
+        if not src.any() or not tgt.any():
+            raise ConfigError("a cross-view batch needs images of both views; check the cross_view sampler.")
+        with ctx.autocast():
+            fs = model.embed(batch["images"][src], 0)
+            ft = model.embed(batch["images"][tgt], 1)
+        fs, ft = fs.float(), ft.float()
+        pid_s, pid_t = batch["pids"][src], batch["pids"][tgt]
+        stats: dict[str, float] = {"stage": float(self.stage(ctx.epoch))}
+        if self.stage(ctx.epoch) == 1:
+            loss = self._similarity_loss(model, fs, ft, pid_s, pid_t)
+            self.optimise(loss, ctx.optimizers["mappings"], ctx)
+            stats.update(self.stats_of(self.similarity))
+            stats["loss"] = float(loss.detach())
+            return stats
+        # Alg. 1 line 6: Dd on Eq. 1, features held fixed
+        loss_dd = self.discriminator(model.dd(fs.detach()), model.dd(ft.detach()))
+        self.optimise(loss_dd, ctx.optimizers["view"], ctx)
+        # Alg. 1 line 7: mappings on Eq. 3 against the updated Dd (+ Eq. 5, see class docstring)
+        loss_m = self.loss_cfg["confusion_weight"] * self.confusion(model.dd(fs), model.dd(ft))
+        stats["confusion"] = float(loss_m.detach())
+        if self.loss_cfg["keep_similarity"]:
+            sim = self._similarity_loss(model, fs, ft, pid_s, pid_t)
+            stats.update(self.stats_of(self.similarity))
+            loss_m = loss_m + sim
+        self.optimise(loss_m, ctx.optimizers["mappings"], ctx)
+        stats["view_discriminator"] = float(loss_dd.detach())
+        stats["loss"] = float(loss_m.detach())
+        return stats
+
+
+OBJECTIVES = {
+    "classification": ClassificationObjective,
+    "pairs": PairObjective,
+    "metric": MetricObjective,
+    "joint": JointObjective,
+    "view_adaptation": ViewAdaptationObjective,
+}
+
+
+def build_objective(cfg: dict, info: DataInfo) -> Objective:
+    name = cfg["objective"]
+    if name not in OBJECTIVES:
+        raise ConfigError(f"unknown objective {name!r}; choose one of {', '.join(OBJECTIVES)}.")
+    return OBJECTIVES[name](cfg, info)
