@@ -263,9 +263,10 @@ def summarise_run(data: dict) -> dict[str, str]:
     dataset = _first(data, "dataset")
     if isinstance(dataset, dict):
         dataset = _first(dataset, "name", default="n/a")
-    recipe = _first(data, "recipe.name", "recipe_name", "recipe")
+    recipe = _first(data, "recipe.recipe", "recipe.name", "recipe_name", "recipe")
     if isinstance(recipe, dict):
         recipe = "n/a"
+    loss = _first(data, "recipe.loss.name")
     commit = _first(data, "git.commit", "provenance.git.commit", "git_commit", "commit", "provenance.commit")
     if isinstance(commit, str) and re.fullmatch(r"[0-9a-f]{40}", commit):
         commit = commit[:10]
@@ -304,7 +305,7 @@ def summarise_run(data: dict) -> dict[str, str]:
             if isinstance(v, (int, float)):
                 summary.append(f"{label} {100 * v if v <= 1 else v:.1f}")
     return {
-        "recipe": _cell(recipe),
+        "recipe": _cell(recipe if not loss else f"{recipe} ({loss})"),
         "dataset": _cell(dataset),
         "scale": _cell(_first(data, "scale")),
         "seed": _cell(_first(data, "seed")),

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.16.4
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -207,12 +207,14 @@ for name, (derived, loss_fn) in cases.items():
     loss_fn(xx).backward()
     err = float((derived - xx.grad).abs().max())
     finite_diff_ok = torch.autograd.gradcheck(loss_fn, (x.clone().requires_grad_(True),), eps=1e-6, atol=1e-5)
-    rows.append({"loss": name, "max |derived - autograd|": err, "autograd = finite differences": finite_diff_ok,
+    # the exact error depends on the CPU's floating-point order: show it against the threshold
+    rows.append({"loss": name, "max |derived - autograd|": "< 1e-12" if err < 1e-12 else f"{err:.1e}",
+                 "autograd = finite differences": finite_diff_ok,
                  "max |gradient|": float(xx.grad.abs().max())})
     assert err < 1e-10, (name, err)
     assert finite_diff_ok
 display(make_table(rows, title="Gradient audit, paper 000 (float64, 16 random features, 5 identities x 3 cameras)",
-                   formats={"max |derived - autograd|": "{:.1e}", "max |gradient|": "{:.3g}"}))
+                   formats={"max |gradient|": "{:.3g}"}))
 
 # %% [markdown]
 # SMC's gradient really is "centre loss toward the meta-centre": with the centre-loss centres set
@@ -221,7 +223,7 @@ display(make_table(rows, title="Gradient audit, paper 000 (float64, 16 random fe
 # %%
 centre_loss.centers.copy_(sub.meta_centers(torch.arange(num_ids)))
 err = float((pg.center_loss_grad(x, labels, centre_loss.centers) - pg.smc_grad(x, labels, sub)).abs().max())
-print(f"max |centre-loss gradient (centres = meta-centres) - SMC gradient| = {err:.1e}")
+print("max |centre-loss gradient (centres = meta-centres) - SMC gradient| < 1e-12:", err < 1e-12)
 assert err < 1e-12
 
 # %% [markdown]

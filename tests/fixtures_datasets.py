@@ -15,8 +15,6 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from reid.data.datasets.attributes import DUKE_ATTRIBUTES, MARKET_ATTRIBUTES
-
 
 def touch(path: Path) -> Path:
     """Create an empty file (and its folders)."""
@@ -179,7 +177,10 @@ MSMT_LISTS = {
 def write_msmt(root: Path, version: str = "V1", sub: str | None = None) -> Path:
     """An MSMT17 tree (list files + zero-byte images) at ``root / sub``."""
     folder = root / (f"msmt17/MSMT17_{version}" if sub is None else sub)
-    train_dir, test_dir = ("train", "test") if version == "V1" else ("mask_train_v2", "mask_test_v2")
+    if version == "V1":
+        train_dir, test_dir = "train", "test"
+    else:
+        train_dir, test_dir = "mask_train_v2", "mask_test_v2"
     for list_name, lines in MSMT_LISTS.items():
         touch(folder / list_name).write_text("\n".join(lines) + "\n")
         image_dir = train_dir if list_name in ("list_train.txt", "list_val.txt") else test_dir

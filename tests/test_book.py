@@ -133,7 +133,7 @@ def test_the_real_errata_entries_render(build):
 
 # --------------------------------------------------------------------------- reproducibility generator
 RESULTS = {
-    "recipe": {"name": "support_neighbor", "scale": "smoke", "lr": 2e-4},
+    "recipe": {"recipe": "support_neighbor", "scale": "smoke", "loss": {"name": "batch_hard"}},
     "dataset": {"name": "synthreid", "root": "/cache/synth", "statistics": {"train": {"ids": 50}}},
     "scale": "smoke",
     "seed": 3,
@@ -156,7 +156,7 @@ def test_reproducibility_table_from_results_files(build, tmp_path):
     env = {"python": "3.11.7", "git commit": "abc"}
     page = build.generate_reproducibility("# Reproducibility\n\n" + build.GENERATED_MARKER, runs, notebooks, env, relative_to=tmp_path)
     row = next(line for line in page.splitlines() if line.startswith("| `runs/support_neighbor/seed3`"))
-    for text in ("support_neighbor", "synthreid", "smoke", "| 3 |", "0123456789 (+local changes)", "Some CPU (2 cores, 2 threads)",
+    for text in ("support_neighbor (batch_hard)", "synthreid", "smoke", "| 3 |", "0123456789 (+local changes)", "Some CPU (2 cores, 2 threads)",
                  "torch 2.5.0", "mAP 41.2, R1 62.5", "| cpu |"):
         assert text in row, text
     assert "| `support_neighbor` | executed | 93 s |" in page

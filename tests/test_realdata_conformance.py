@@ -74,9 +74,10 @@ def read_csv(path: Path) -> list[tuple[int, str]]:
         return [(int(pid), relative) for pid, relative in csv.reader(handle)]
 
 
-def build_from_csv(tmp_path: Path, sub: str, csvs: list[Path]) -> tuple[Path, list[tuple[int, str]]]:
+def build_from_csv(root: Path, sub: str, csvs: list[Path]) -> tuple[Path, list[tuple[int, str]]]:
+    """Materialise every path of the csv lists below ``root / sub``; return folder and rows."""
     rows = [row for path in csvs for row in read_csv(path)]
-    folder = tmp_path / sub
+    folder = root / sub
     materialise(folder, (relative for _, relative in rows))
     return folder, rows
 

@@ -22,7 +22,7 @@ What the paper does not state, and what we do:
   so there is no ``acos`` (whose clamped argument would pass a zero gradient at ``|cos θ| = 1``)
   and no infinite derivative of ``sqrt`` at 0. ``cos θ`` itself is not clamped: it keeps its exact
   gradient everywhere. The margin is part of the autograd graph. Zero-norm features or weights
-  give ``cos θ = 0`` (finite) through :func:`reid.metrics.distance.cosine_similarity_matrix`.
+  give ``cos θ = 0`` (finite; norms are floored at 1e-12 as in ``F.normalize``).
 * **The classifier weights ``W``** live in the loss module (``loss.parameters()``): hand them to the
   optimiser together with the model's.
 """
@@ -39,7 +39,6 @@ from torch import nn
 from reid.errors import ConfigError
 from reid.losses._checks import check_features, check_index, check_reduction
 from reid.losses.triplet import BatchHardTripletLoss
-from reid.metrics.distance import cosine_similarity_matrix
 
 __all__ = [
     "AngularMarginLoss",
@@ -49,6 +48,9 @@ __all__ = [
     "additive_angular_margin_logits",
     "VARIANTS",
 ]
+
+#: Floor of the feature / weight norms in the cosine (as ``F.normalize``).
+NORM_EPS = 1e-12
 
 #: Floor of ``1 - cos²θ`` under the square root of ``sin θ`` (keeps d sinθ / d cosθ finite).
 SIN_EPS = 1e-12
@@ -115,8 +117,16 @@ class AngularMarginLoss(nn.Module):
         )
 
     def cosine(self, features: torch.Tensor) -> torch.Tensor:
-        """``cos α_j`` between every (normalised) feature and every (normalised) class weight."""
-        return cosine_similarity_matrix(features, self.weight)
+        """``cos α_j = x_i·W_j / (||x_i|| ||W_j||)`` for every feature and class weight.
+
+        The same formula as :func:`reid.metrics.distance.cosine_similarity_matrix` (norms floored
+        at ``1e-12``, so a zero vector gives 0), with the two normalisations applied to the
+        ``N × C`` product instead of to the ``C × D`` weight matrix: at 751 × 2048 that saves
+        several full passes over the weights, forward and backward (about 2× on the whole loss).
+        """
+        inv_x = features.norm(dim=1).clamp(min=NORM_EPS).reciprocal()
+        inv_w = self.weight.norm(dim=1).clamp(min=NORM_EPS).reciprocal()
+        return F.linear(features, self.weight) * inv_x[:, None] * inv_w[None, :]
 
     def logits(self, features: torch.Tensor) -> torch.Tensor:
         """``s·cos α_j`` for every class, without margin."""

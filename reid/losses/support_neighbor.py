@@ -27,7 +27,8 @@ required arguments; ``k`` may be at most ``batch - 1``.
 
 **Numerics.** With σ ≥ 30 and raw (unnormalised) features ``e^{-σD}`` underflows to 0 in float32,
 turning Eq. 4 into ``-log(0/0)``. We compute Eq. 4 as a difference of log-sum-exps,
-``logsumexp_{s∈K_i}(-σD_is) - logsumexp_{p∈P_i}(-σD_ip)``, which is exact and never underflows.
+``logsumexp_{s∈K_i}(-σD_is) - logsumexp_{p∈P_i}(-σD_ip)``, which is exact and never underflows (terms below ``e^{-80}`` of the largest are dropped: they are below
+float precision and would only produce slow subnormal numbers, see :mod:`reid.losses._numerics`).
 
 **Neighbour selection** is a ranking of the *detached* distances (the anchor excluded, ties broken
 by ``torch.topk``); the loss is differentiated through the selected distances only, as in the
@@ -56,6 +57,7 @@ from torch import nn
 
 from reid.errors import ConfigError
 from reid.losses._checks import check_reduction
+from reid.losses._numerics import masked_logsumexp
 from reid.losses.triplet import batch_distances, check_batch
 
 __all__ = ["SupportNeighborLoss", "SupportNeighbors", "support_neighbors"]
@@ -175,8 +177,8 @@ class SupportNeighborLoss(nn.Module):
         # Separation, Eq. 4:  -log( Σ_{p∈P_i} e^{-σD_ip} / Σ_{s∈K_i} e^{-σD_is} )
         #                   =  logsumexp_{s∈K_i}(-σD_is) - logsumexp_{p∈P_i}(-σD_ip)
         logits = -self.sigma * d_support
-        lse_support = torch.where(member | positive, logits, neg_inf).logsumexp(dim=1)
-        lse_positive = torch.where(positive, logits, neg_inf).logsumexp(dim=1)
+        lse_support = masked_logsumexp(logits, member | positive, dim=1)
+        lse_positive = masked_logsumexp(logits, positive, dim=1)
         separation = torch.where(used, lse_support - lse_positive, torch.zeros_like(lse_support))
 
         # Squeeze, Eq. 5:  max_{p∈P_i} D(x_i, x_p) - min_{p∈P_i} D(x_i, x_p)

@@ -151,9 +151,9 @@ class BatchAllTripletLoss(nn.Module):
       (zero) triplets wash out the few informative ones;
     * ``"all"``: the number of valid triplets, Hermans et al.'s plain "BA".
 
-    With ``soft=True`` every term is positive, so both averages coincide. The loss is built on a
-    ``B×B×B`` tensor (2.1 M entries at B = 128), vectorised; ``last_stats`` reports ``triplets``
-    and ``active_triplets``.
+    With ``soft=True`` every term is positive, so both averages coincide. The triplets are built as
+    a (positive pairs × batch) slab, vectorised; ``last_stats`` reports ``triplets`` and
+    ``active_triplets``.
     """
 
     def __init__(
@@ -190,16 +190,18 @@ class BatchAllTripletLoss(nn.Module):
         dist = batch_distances(features, squared=self.squared, normalize=self.normalize)
         same = labels[:, None] == labels[None, :]
         eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
-        pos_mask = same & ~eye  # (a, p)
-        neg_mask = ~same  # (a, n)
-        triplet_mask = pos_mask[:, :, None] & neg_mask[:, None, :]  # (a, p, n)
+        # Enumerate the (anchor, positive) pairs once, then take every candidate negative of each
+        # pair's anchor as a column: a (pairs × B) slab instead of a B×B×B cube (B·(K-1) rows for a
+        # P×K batch, 40× less work at 32×4), still with no loop.
+        anchor, positive = (same & ~eye).nonzero(as_tuple=True)
+        neg_mask = ~same[anchor]  # (pairs, n)
 
         # m + D(a, p) - D(a, n) for every (a, p, n)   (004, Eq. 4)
-        slack = self.margin + dist[:, :, None] - dist[:, None, :]
+        slack = self.margin + dist[anchor, positive][:, None] - dist[anchor]
         per_triplet = F.softplus(slack) if self.soft else F.relu(slack)
-        per_triplet = torch.where(triplet_mask, per_triplet, torch.zeros_like(per_triplet))
+        per_triplet = torch.where(neg_mask, per_triplet, torch.zeros_like(per_triplet))
 
-        n_triplets = triplet_mask.sum()
+        n_triplets = neg_mask.sum()
         n_active = (per_triplet > 0).sum()
         self.last_stats = {"triplets": float(n_triplets), "active_triplets": float(n_active)}
         count = n_active if self.average == "nonzero" else n_triplets

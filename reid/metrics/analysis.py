@@ -21,6 +21,7 @@ from reid.metrics.ranking import (
     DISTRACTOR_PID,
     JUNK_PID,
     RankMetrics,
+    _as_distance_tensor,
     _as_numpy,
     _check_labels,
     rank_metrics,
@@ -39,8 +40,7 @@ __all__ = [
 
 
 def _as_tensor(dist: Any) -> torch.Tensor:
-    d = dist if isinstance(dist, torch.Tensor) else torch.from_numpy(np.asarray(dist))
-    d = d.detach()
+    d = _as_distance_tensor(dist)
     return d if d.dtype in (torch.float32, torch.float64) else d.float()
 
 

@@ -8,7 +8,7 @@ seed), and label their output with where the numbers come from:
 * :func:`load_results`, :func:`load_log`, :func:`run_label`: read a run directory written by
   ``reid.engine.train`` (``results.json``, ``log.jsonl``) and name it honestly, e.g.
   "SynthReID (smoke scale, CPU)".
-* :func:`plot_cmc`: CMC curves of one or several runs / metric objects.
+* :func:`plot_cmc`, :func:`run_cmc`: CMC curves of one or several runs / metric objects.
 * :func:`plot_tsne`: a t-SNE of embeddings coloured by identity, one marker per camera.
 * :func:`show_ranked_lists`: query images with their top-k gallery images, framed green (same
   identity) or red, with camera labels, after the Market-1501 junk rule.
@@ -49,6 +49,7 @@ __all__ = [
     "plot_cmc",
     "plot_seed_spread",
     "plot_tsne",
+    "run_cmc",
     "run_label",
     "show_identity_grid",
     "show_ranked_lists",
@@ -325,10 +326,25 @@ def compare_with_paper(
 
 
 # --------------------------------------------------------------------------- curves
+def run_cmc(run_dir: str | Path, *, max_rank: int = 50) -> np.ndarray:
+    """The CMC curve (Market-1501 single query) of a finished run.
+
+    ``results.json`` stores summary ranks only; the full curve comes from ``metrics.cmc`` when a
+    run stores one, else from the run's saved features (:mod:`reid.viz.run_features`, ranked
+    with the run's own distance by :func:`reid.metrics.rank_metrics`).
+    """
+    cmc = _get(load_results(run_dir), "metrics.cmc")
+    if cmc is not None:
+        return np.asarray(cmc, dtype=float)[:max_rank]
+    from reid.viz.run_features import load_run_features, run_rank_metrics
+
+    return np.asarray(run_rank_metrics(load_run_features(run_dir), max_rank=max_rank).cmc, dtype=float)
+
+
 def _extract_cmc(obj: Any) -> np.ndarray:
     """A CMC curve (fractions) from an array, a RankMetrics-like object, a results dict or a run dir."""
     if isinstance(obj, (str, Path)):
-        obj = load_results(obj)
+        return run_cmc(obj)
     if hasattr(obj, "cmc"):
         return _numpy(obj.cmc).astype(float)
     if isinstance(obj, Mapping):
@@ -360,7 +376,8 @@ def plot_cmc(
     """CMC curves in percent against rank (1-based).
 
     ``curves`` is one curve or ``{label: curve}``; a curve is an array of fractions, an object
-    with ``.cmc`` (``reid.metrics.RankMetrics``), a results dict, or a run directory.
+    with ``.cmc`` (``reid.metrics.RankMetrics``), a results dict with ``metrics.cmc``, or a run
+    directory (see :func:`run_cmc`).
     """
     plt = _plt()
     if ax is None:

@@ -1,0 +1,117 @@
+"""Real re-ID datasets, read from the layouts the common toolkits leave on disk.
+
+>>> from reid.data.datasets import load_dataset
+>>> data = load_dataset("market1501", "~/data")          # doctest: +SKIP
+>>> print(data.format_statistics())                      # doctest: +SKIP
+
+One module per dataset; the shared machinery (finding the root, listing and parsing filenames,
+relabelling, the clear :class:`~reid.errors.DatasetError`) lives in :mod:`.base`:
+
+================  =====================================================================
+name              loader (module)
+================  =====================================================================
+``market1501``    :func:`.market1501.load_market1501` (multi-query ``gt_bbox``, attributes)
+``dukemtmc``      :func:`.dukemtmc.load_dukemtmc` (attributes)
+``cuhk03``        :func:`.cuhk03.load_cuhk03` (labeled/detected; 767/700 or classic 20 splits)
+``msmt17``        :func:`.msmt17.load_msmt17` (V1/V2 list files)
+``cuhk01``        :func:`.cuhk01.load_cuhk01` (two-view)
+``viper``         :func:`.viper.load_viper` (two-view)
+``prid2011``      :func:`.prid2011.load_prid2011` (single-shot, two-view + distractors)
+``threedpes``     :func:`.threedpes.load_threedpes` (two-view from 8 cameras)
+``synthreid``     :func:`.synthreid.load_synthreid` (Market layout of a SynthReID root)
+================  =====================================================================
+
+Attribute files: :mod:`.attributes`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from typing import Any
+
+from reid.data.datasets.attributes import AttributeSplit, AttributeTable, read_attribute_mat
+from reid.data.datasets.base import DatasetInfo, Loader, ReIDDataset, TwoViewDataset
+from reid.data.datasets.cuhk01 import load_cuhk01
+from reid.data.datasets.cuhk03 import load_cuhk03
+from reid.data.datasets.dukemtmc import load_dukemtmc
+from reid.data.datasets.market1501 import load_market1501, multi_query_groups
+from reid.data.datasets.msmt17 import load_msmt17
+from reid.data.datasets.prid2011 import load_prid2011
+from reid.data.datasets.synthreid import load_synthreid
+from reid.data.datasets.threedpes import load_threedpes
+from reid.data.datasets.viper import load_viper
+from reid.errors import ConfigError
+
+#: Registry: dataset name -> loader ``(root, **options) -> ReIDDataset``.
+DATASETS: dict[str, Loader] = {
+    "market1501": load_market1501,
+    "dukemtmc": load_dukemtmc,
+    "cuhk03": load_cuhk03,
+    "msmt17": load_msmt17,
+    "cuhk01": load_cuhk01,
+    "viper": load_viper,
+    "prid2011": load_prid2011,
+    "threedpes": load_threedpes,
+    "synthreid": load_synthreid,
+}
+
+
+def dataset_options(name: str) -> list[str]:
+    """The keyword options a dataset's loader accepts (``root`` excluded)."""
+    signature = inspect.signature(_loader(name))
+    return [p for p in signature.parameters if p != "root"]
+
+
+def _loader(name: str) -> Loader:
+    try:
+        return DATASETS[name.lower()]
+    except (KeyError, AttributeError):
+        raise ConfigError(
+            f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}."
+        ) from None
+
+
+def load_dataset(name: str, root: str | os.PathLike[str] | None, **options: Any) -> ReIDDataset:
+    """Load dataset ``name`` found below ``root``; ``options`` go to its loader.
+
+    Raises:
+        ConfigError: unknown ``name``, or an option the loader does not take (the message lists
+            the accepted ones).
+        DatasetError: the root is missing or does not hold the dataset in an accepted layout
+            (the message names the layout, the paths tried and where the data comes from).
+    """
+    loader = _loader(name)
+    parameters = inspect.signature(loader).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    unknown = sorted(set(options) - set(parameters) - {"root"})
+    if unknown and not takes_any:
+        accepted = ", ".join(dataset_options(name)) or "none"
+        raise ConfigError(
+            f"dataset {name!r} does not take the option(s) {', '.join(unknown)}; "
+            f"accepted: {accepted}."
+        )
+    return loader(root, **options)
+
+
+__all__ = [
+    "DATASETS",
+    "AttributeSplit",
+    "AttributeTable",
+    "DatasetInfo",
+    "ReIDDataset",
+    "TwoViewDataset",
+    "dataset_options",
+    "load_cuhk01",
+    "load_cuhk03",
+    "load_dataset",
+    "load_dukemtmc",
+    "load_market1501",
+    "load_msmt17",
+    "load_prid2011",
+    "load_synthreid",
+    "load_threedpes",
+    "load_viper",
+    "multi_query_groups",
+    "read_attribute_mat",
+]
