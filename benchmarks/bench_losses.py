@@ -5,8 +5,8 @@
 
 One training-sized batch: B = 128 features of D = 2048 (a P×K = 32×4 batch of Market-1501's
 751 training identities, 6 cameras), features requiring grad. Each row times ``loss(...)`` and
-``.backward()`` together (median of ``--repeats`` runs after 3 warm-up runs). The yardstick is
-plain cross-entropy over a 751-way linear classifier on the same features (its weights get
+``.backward()`` together (median of ``--repeats`` rounds after 3 warm-up runs, all losses timed
+round-robin). The yardstick is plain cross-entropy over a 751-way linear classifier on the same features (its weights get
 gradients too). Losses with their own classifier (AM, the joint losses, SMC+ECD with fc8) include
 it; pair losses get 128 pairs (``f_a``, ``f_b`` both 128×2048); paper 003's similarity
 discriminator gets all 128×128 probe/gallery pairs (the Euclidean distance matrix is timed with
@@ -15,10 +15,40 @@ it, ``Ds``'s MLP is not: it is a model, and its pair logits are an input here).
 Budget (issue 4): pair- and neighbour-based losses cost at most 2× the yardstick; the ``budget``
 column marks them ``ok`` / ``OVER``.
 
-Figures printed on the development machine (2 shared CPU cores, torch 2.15 CPU, 1 thread,
-``--repeats 30``; the machine was shared with other jobs, so expect ±20 %):
+Figures printed on the development machine (2 CPU cores shared with other jobs — load average
+≈ 9 during the run, so absolute times are inflated and vary ±30 % between runs; the ratios are
+steadier), ``.venv/bin/python benchmarks/bench_losses.py --repeats 30``:
 
-FIGURES_PLACEHOLDER
+    forward+backward, B=128, D=2048, 751 classes, device=cpu, threads=1, torch 2.15.0+cu132, median of 30
+    loss                                   kind             ms   x CE  budget
+    cross-entropy (yardstick)              yardstick     30.17   1.00
+    000 CenterLoss                         other          6.00   0.20
+    000 SMCLoss                            other          8.94   0.30
+    000 ECDLoss                            pair          38.15   1.26  ok
+    000 SMC+ECD+softmax                    classifier    68.95   2.28
+    001 ContrastiveLoss (128 pairs)        pair           1.59   0.05  ok
+    001 AdaptiveMarginLoss (128 pairs)     pair           1.48   0.05  ok
+    001 TripletLoss (128 triplets)         pair           5.92   0.20  ok
+    002 BatchHardTripletLoss               pair           8.26   0.27  ok
+    002 BatchHardTripletLoss soft          pair           7.21   0.24  ok
+    002 BatchAllTripletLoss                pair          11.41   0.38  ok
+    002 SupportNeighborLoss K=8            pair           7.60   0.25  ok
+    002 SupportNeighborLoss K=127          pair          12.58   0.42  ok
+    003 ViewDiscriminatorLoss              other          0.38   0.01
+    003 ViewConfusionLoss                  other          0.22   0.01
+    003 SimilarityDisc. Eq.2 (128x128)     pair           8.95   0.30  ok
+    003 SimilarityDisc. Eq.5 (128x128)     pair          12.40   0.41  ok
+    004 AngularMarginLoss m=0 (AM0)        classifier    44.45   1.47
+    004 AngularMarginLoss m=0.5 (AM)       classifier    49.13   1.63
+    004 AttributeAngularMargin (27x16)     other          7.31   0.24
+    004 joint AM0BH                        classifier    56.62   1.88
+    004 joint AM0BH_Attr                   classifier    49.05   1.63
+
+Two findings behind these figures: ``SupportNeighborLoss`` at K = 127, σ = 30 took ≈ 80 ms until
+its log-sum-exp stopped producing subnormal floats (see :mod:`reid.losses._numerics`), and the
+angular-margin cosine is ≈ 2× cheaper with the normalisation applied to the 128×751 product
+rather than to the 751×2048 weights (``AngularMarginLoss.cosine``). The angular-margin losses are
+classifier losses (their cost is the yardstick's plus the normalisation), not under the budget.
 """
 
 from __future__ import annotations
@@ -56,7 +86,11 @@ MARKET_ATTRIBUTES = [4] + [2] * 26  # age (4 values) + 26 binary attributes
 
 
 def build_cases(b: int, d: int, c: int, device: torch.device) -> list[tuple[str, str, Callable[[], torch.Tensor]]]:
-    """``(name, kind, step)``; ``step()`` runs forward + backward once. kind: yardstick / pair / other."""
+    """``(name, kind, step)``; ``step()`` runs forward + backward once.
+
+    kind: ``yardstick``; ``pair`` (pair-, triplet- and neighbour-based: the 2× budget applies);
+    ``classifier`` (has its own 751-way classifier, like the yardstick); ``other``.
+    """
     g = torch.Generator().manual_seed(0)
     p, k = b // 4, 4
     ids = torch.randperm(c, generator=g)[:p]
@@ -105,7 +139,7 @@ def build_cases(b: int, d: int, c: int, device: torch.device) -> list[tuple[str,
         ("000 CenterLoss", "other", step(lambda: center(x, labels), x)),
         ("000 SMCLoss", "other", step(lambda: smc(x, labels, camids), x)),
         ("000 ECDLoss", "pair", step(lambda: ecd(x, labels, camids), x)),
-        ("000 SMC+ECD+softmax", "other", step(lambda: smc_ecd(x, labels, camids, logits=classifier(x)), x, *classifier.parameters())),
+        ("000 SMC+ECD+softmax", "classifier", step(lambda: smc_ecd(x, labels, camids, logits=classifier(x)), x, *classifier.parameters())),
         # paper 001 (losses-a)
         ("001 ContrastiveLoss (128 pairs)", "pair", step(lambda: ContrastiveLoss(1.0)(*fa_fb, same), *fa_fb)),
         ("001 AdaptiveMarginLoss (128 pairs)", "pair", step(lambda: AdaptiveMarginLoss()(*fa_fb, same), *fa_fb)),
@@ -122,27 +156,31 @@ def build_cases(b: int, d: int, c: int, device: torch.device) -> list[tuple[str,
         ("003 SimilarityDisc. Eq.2 (128x128)", "pair", step(lambda: sim2(pair_logits, euclidean(x, x2), pair_same), x, x2, pair_logits)),
         ("003 SimilarityDisc. Eq.5 (128x128)", "pair", step(lambda: sim5(pair_logits, euclidean(x, x2), pair_same), x, x2, pair_logits)),
         # paper 004
-        ("004 AngularMarginLoss m=0 (AM0)", "other", step(lambda: am0(x, labels), x, am0.weight)),
-        ("004 AngularMarginLoss m=0.5 (AM)", "other", step(lambda: am(x, labels), x, am.weight)),
+        ("004 AngularMarginLoss m=0 (AM0)", "classifier", step(lambda: am0(x, labels), x, am0.weight)),
+        ("004 AngularMarginLoss m=0.5 (AM)", "classifier", step(lambda: am(x, labels), x, am.weight)),
         ("004 AttributeAngularMargin (27x16)", "other", step(lambda: attr(x[:, : 27 * 16], attrs), x, attr.weight)),
-        ("004 joint AM0BH", "pair", step(lambda: j_am0bh(x, labels), x, *j_am0bh.parameters())),
-        ("004 joint AM0BH_Attr", "pair", step(lambda: j_attr(x, labels, attrs), x, *j_attr.parameters())),
+        ("004 joint AM0BH", "classifier", step(lambda: j_am0bh(x, labels), x, *j_am0bh.parameters())),
+        ("004 joint AM0BH_Attr", "classifier", step(lambda: j_attr(x, labels, attrs), x, *j_attr.parameters())),
     ]
 
 
-def time_step(run: Callable[[], torch.Tensor], repeats: int, device: torch.device) -> float:
-    for _ in range(3):
-        run()
-    samples = []
+def time_cases(cases, repeats: int, device: torch.device) -> list[float]:
+    """Median seconds per case. Cases are timed round-robin (one run of each per round), so a
+    burst of load from other processes hits every case alike instead of a few unlucky ones."""
+    for _, _, run in cases:
+        for _ in range(3):  # warm-up: allocator, lazy initialisation
+            run()
+    samples: list[list[float]] = [[] for _ in cases]
     for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        run()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+        for i, (_, _, run) in enumerate(cases):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            run()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            samples[i].append(time.perf_counter() - start)
+    return [statistics.median(s) for s in samples]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,13 +200,14 @@ def main(argv: list[str] | None = None) -> int:
         f"forward+backward, B={args.batch}, D={args.dim}, {args.classes} classes, device={device}, "
         f"threads={torch.get_num_threads()}, torch {torch.__version__}, median of {args.repeats}"
     )
-    rows = [(name, kind, time_step(run, args.repeats, device)) for name, kind, run in cases]
+    times = time_cases(cases, args.repeats, device)
+    rows = [(name, kind, t) for (name, kind, _), t in zip(cases, times)]
     yardstick = next(t for _, kind, t in rows if kind == "yardstick")
-    print(f"{'loss':<38} {'ms':>8} {'x CE':>6}  budget")
+    print(f"{'loss':<38} {'kind':<10} {'ms':>8} {'x CE':>6}  budget")
     for name, kind, t in rows:
         ratio = t / yardstick
         budget = ("ok" if ratio <= 2.0 else "OVER") if kind == "pair" else ""
-        print(f"{name:<38} {1e3 * t:>8.2f} {ratio:>6.2f}  {budget}")
+        print(f"{name:<38} {kind:<10} {1e3 * t:>8.2f} {ratio:>6.2f}  {budget}".rstrip())
     return 0
 
 

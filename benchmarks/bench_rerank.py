@@ -4,8 +4,8 @@
     python benchmarks/bench_rerank.py --quick       # 10x smaller
     python benchmarks/bench_rerank.py --device cuda # distance blocks on a GPU
 
-Features are synthetic but clustered (750 identities + 2,798 distractors, Gaussian noise around
-identity centres) so that the k-reciprocal neighbourhoods have a realistic size; purely random
+Features are synthetic but clustered (750 identities with Gaussian noise around their centres,
+2,798 distractors that are one-image identities) so that the k-reciprocal neighbourhoods have a realistic size; purely random
 features would make them nearly empty and the benchmark too easy. Peak memory is the process's
 maximum resident set size (``resource.getrusage``), which includes Python, torch and the inputs.
 """
@@ -46,9 +46,10 @@ def main(argv=None) -> int:
     gen = torch.Generator().manual_seed(0)
     centres = torch.randn(int(max(q_pids.max(), g_pids.max())) + 1, args.dim, generator=gen)
     def feats(pids):
-        f = centres[torch.from_numpy(pids)] + args.noise * torch.randn(len(pids), args.dim, generator=gen)
-        f[torch.from_numpy(pids == 0)] = 1.5 * torch.randn(int((pids == 0).sum()), args.dim, generator=gen)
-        return f
+        centre = centres[torch.from_numpy(pids)]
+        # every distractor (pid 0) is a one-image identity of its own
+        centre[torch.from_numpy(pids == 0)] = torch.randn(int((pids == 0).sum()), args.dim, generator=gen)
+        return centre + args.noise * torch.randn(len(pids), args.dim, generator=gen)
     qf, gf = feats(q_pids).to(args.device), feats(g_pids).to(args.device)
     base_rss = peak_rss_gb()
     print(f"problem: {len(qf)} queries + {len(gf)} gallery = {len(qf) + len(gf)} images, dim {args.dim}, "

@@ -111,6 +111,10 @@ def test_other_config_errors():
         rank_metrics(*args, max_rank=0)
     with pytest.raises(ConfigError, match="2-D"):
         rank_metrics(np.zeros(2), [1], [1, 2], [0], [1, 1])
+    with pytest.raises(ConfigError, match="NaN"):
+        rank_metrics(np.array([[0.1, np.nan]]), [1], [1, 2], [0], [1, 1])
+    with pytest.raises(ConfigError, match="NaN"):
+        rank_metrics(np.array([[np.nan, 0.1]]), [1], [1, 2], [0], [1, 1])
 
 
 def _random_problem(rng, nq=12, ng=40, ids=6, cams=3):
@@ -189,3 +193,16 @@ def test_result_summary_helpers():
     summary = res.as_dict()
     assert summary["rank1"] == 100.0 and summary["mAP"] == pytest.approx(72.2222, abs=1e-3)
     assert "mAP=72.22" in str(res) and res.rank(5) == 1.0
+
+
+def test_torch_sort_branch_used_on_gpus_agrees(monkeypatch):
+    # On CUDA the block sort is torch.sort instead of NumPy's in-place sort; exercise that branch
+    # on the CPU by patching the dispatcher.
+    import reid.metrics.ranking as ranking
+
+    monkeypatch.setattr(ranking, "_sort_rows_inplace", lambda b: torch.sort(b, dim=1).values)
+    rng = np.random.default_rng(5)
+    d, qp, gp, qc, gc = _random_problem(rng, nq=20, ng=50)
+    ref = rank_metrics_reference(d, qp, gp, qc, gc, ap="trapezoid")
+    got = ranking.rank_metrics(torch.from_numpy(d), qp, gp, qc, gc, ap="trapezoid", block_size=3)
+    assert got.mAP == pytest.approx(ref.mAP, abs=1e-12)

@@ -136,6 +136,7 @@ _MARKET_TEST_ORDER = (
 
 # Random streams: one per concern, so e.g. adding distractors does not redraw identities.
 _STREAM_IDENTITIES, _STREAM_CAMERAS, _STREAM_PLAN, _STREAM_RENDER = 1, 2, 3, 4
+_BG_SPAN = 4  # a camera's scene is this many crops wide
 _BATCH = 64  # images rendered together (one camera per batch; small batches stay in cache)
 
 
@@ -217,6 +218,9 @@ def _draw_cameras(rng: np.random.Generator, num_cameras: int, difficulty: float,
     view_p = np.full((c, 4), 0.1)
     view_p[np.arange(c), dominant] = rng.uniform(0.45, 0.75, c)
     view_p /= view_p.sum(1, keepdims=True)
+    # the campus: muted colours shared by every camera's scene
+    grey = rng.uniform(0.35, 0.6, (10, 1))
+    palette = (grey + 0.35 * (rng.uniform(0.1, 0.9, (10, 3)) - grey)).astype(np.float32)
     return {
         "view_p": view_p,
         "traffic": rng.uniform(0.5, 1.5, c),                      # how busy the camera is
@@ -231,31 +235,37 @@ def _draw_cameras(rng: np.random.Generator, num_cameras: int, difficulty: float,
         "occlusion": d * rng.uniform(0.1, 0.5, c),               # probability per image
         "misalign": d * rng.uniform(0.6, 1.4, c),                # detector quality
         "person_height": rng.uniform(0.80, 0.92, c),             # fraction of the crop height
-        "bg_shift": rng.uniform(0.2, 0.6, c),                    # background variety (x W)
-        "background": np.stack([_background(rng, height, width) for _ in range(c)]),
+        "bg_shift": rng.uniform(0.5, 1.0, c),                    # share of the scene crops use
+        "background": np.stack([_background(rng, palette, 0.3 + 0.6 * d, height, width) for _ in range(c)]),
     }
 
 
-def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """One camera's scene, ``(height, 2 * width, 3)`` float32; crops take windows of it."""
-    h, w = height, 2 * width
+def _background(rng: np.random.Generator, palette: np.ndarray, contrast: float, height: int,
+                width: int) -> np.ndarray:
+    """One camera's scene, ``(height, _BG_SPAN * width, 3)`` float32; each crop is a window.
+
+    Colours come from a ``palette`` shared by all cameras (one campus), so cameras differ by
+    layout more than by colour statistics; ``contrast`` scales how much the structures
+    (poles, doors, windows, a kerb) stand out from the wall and ground.
+    """
+    h, w = height, _BG_SPAN * width
     y = (np.arange(h, dtype=np.float32) + 0.5)[:, None, None] / h
     x = (np.arange(w, dtype=np.float32) + 0.5)[None, :, None] / h
-    wall, ground = rng.uniform(0.15, 0.85, (2, 3)).astype(np.float32)
+    pick = lambda: palette[rng.integers(len(palette))] + rng.normal(0, 0.03, 3).astype(np.float32)  # noqa: E731
+    wall, ground = pick(), pick()
     horizon = rng.uniform(0.5, 0.75)
-    img = np.where(y < horizon, wall * (0.85 + 0.3 * y), ground * (1.1 - 0.3 * (y - horizon)))
+    img = np.where(y < horizon, wall * (0.9 + 0.2 * y), ground * (1.05 - 0.2 * (y - horizon)))
     img = np.broadcast_to(img, (h, w, 3)).copy()
-    # vertical structures (poles, doors, windows) and a kerb line: the camera's signature
-    for _ in range(rng.integers(2, 6)):
+    for _ in range(rng.integers(3, 9)):
         x0, half = rng.uniform(0, w / h), rng.uniform(0.01, 0.08)
         top, bottom = rng.uniform(0.0, 0.4), rng.uniform(horizon, 1.0)
         mask = (np.abs(x - x0) < half) & (y > top) & (y < bottom)
-        img = np.where(mask, rng.uniform(0.05, 0.95, 3).astype(np.float32), img)
+        img = np.where(mask, img + contrast * (pick() - img), img)
     kerb = np.abs(y - rng.uniform(horizon, 1.0)) < 0.012
-    img = np.where(kerb, rng.uniform(0.1, 0.9, 3).astype(np.float32), img)
+    img = np.where(kerb, img + contrast * (pick() - img), img)
     # low-frequency texture so the scene is not flat
     fx, fy, phase = rng.uniform(3, 12), rng.uniform(3, 12), rng.uniform(0, 2 * np.pi)
-    img *= 1.0 + 0.08 * np.sin(2 * np.pi * fx * x + phase) * np.sin(2 * np.pi * fy * y)
+    img *= 1.0 + 0.06 * np.sin(2 * np.pi * fx * x + phase) * np.sin(2 * np.pi * fy * y)
     return np.clip(img, 0.0, 1.0).astype(np.float32)
 
 
@@ -329,7 +339,7 @@ def _plan(rng: np.random.Generator, cams: Mapping[str, np.ndarray], *, num_ids: 
     plan = {
         "ident": ident, "cam": cam, "kind": kind, "view": view,
         "phase": rng.uniform(0, 2 * np.pi, m), "dx": dx, "dy": dy, "scale": scale, "visible": visible,
-        "bg_offset": (rng.random(m) * cams["bg_shift"][cam] * width).astype(np.int64),
+        "bg_offset": (rng.random(m) * cams["bg_shift"][cam] * (_BG_SPAN - 1) * width).astype(np.int64),
         "gain": np.exp(rng.normal(0, 0.08 * difficulty, m)),
         "colour_jitter": rng.normal(0, 0.03 * difficulty, (m, 3)),
         "occluded": occluded, "occ_side": rng.integers(0, 3, m),           # 0 bottom, 1 left, 2 right

@@ -27,8 +27,9 @@ required arguments; ``k`` may be at most ``batch - 1``.
 
 **Numerics.** With σ ≥ 30 and raw (unnormalised) features ``e^{-σD}`` underflows to 0 in float32,
 turning Eq. 4 into ``-log(0/0)``. We compute Eq. 4 as a difference of log-sum-exps,
-``logsumexp_{s∈K_i}(-σD_is) - logsumexp_{p∈P_i}(-σD_ip)``, which is exact and never underflows (terms below ``e^{-80}`` of the largest are dropped: they are below
-float precision and would only produce slow subnormal numbers, see :mod:`reid.losses._numerics`).
+``logsumexp_{s∈K_i}(-σD_is) - logsumexp_{p∈P_i}(-σD_ip)``, which is exact and never underflows
+(terms below ``e^{-80}`` of the largest are dropped: they are below float precision and would
+only produce slow subnormal numbers, see :mod:`reid.losses._numerics`).
 
 **Neighbour selection** is a ranking of the *detached* distances (the anchor excluded, ties broken
 by ``torch.topk``); the loss is differentiated through the selected distances only, as in the

@@ -355,13 +355,13 @@ def rank_metrics(
         stop = min(start + block_size, len(valid_rows))
         rows = rows_t[start:stop]
         block = d[rows] if full_gallery else d[rows][:, keep_t]  # a fresh copy we may overwrite
-        if block.dtype == torch.float16:
-            block = block.float()
         # Same-identity columns (true matches and same-camera junk) are not negatives.
         r_idx = torch.arange(stop - start, device=d.device)[:, None].expand_as(same_cols_v[start:stop])
         sel = in_group_v[start:stop]
         block[r_idx[sel], same_cols_v[start:stop][sel]] = math.inf
         block = _sort_rows_inplace(block)
+        if torch.isnan(block[:, -1]).any():  # NaN sorts last, after the +inf we wrote
+            raise ConfigError("dist contains NaN; check the features for NaN before evaluating.")
         # Pessimistic ties: count false matches with distance <= the true match's distance.
         cnt = torch.searchsorted(block, match_d[start:stop].to(block.dtype), right=True)
         below[start:stop] = torch.minimum(cnt, num_negatives[start:stop, None])

@@ -34,7 +34,6 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
@@ -131,6 +130,8 @@ def _reciprocal(nbr: torch.Tensor, k: int) -> torch.Tensor:
 
 def _rerank(source, nq: int, k1: int, k2: int, lambda_value: float, block_size: int,
             cache_width: int = 64) -> torch.Tensor:
+    import scipy.sparse as sp  # imported here: `import reid.metrics` stays light for the losses
+
     n = source.n
     if not (1 <= k1 < n):
         raise ConfigError(f"k1 must satisfy 1 <= k1 < number of images ({n}), got {k1}.")

@@ -24,7 +24,7 @@ from torch import nn
 
 from reid.errors import ConfigError
 from reid.models.heads import BNNeck, IdentityClassifier, ModelOutput, SplitEmbedding
-from reid.models.weights import load_into
+from reid.models.weights import load_into, resolve_weights
 
 __all__ = ["ReIDNet", "resnet50_backbone", "build_resnet50"]
 
@@ -114,6 +114,7 @@ def resnet50_backbone(*, weights="imagenet", last_stride: int = 2) -> tuple[nn.M
     """torchvision ResNet-50 trunk (2048 channels), ImageNet weights loaded offline."""
     from torchvision.models import resnet50
 
+    resolve_weights("resnet50", weights)  # fail before building anything when weights are missing
     trunk = _ResNetTrunk(resnet50(weights=None))
     # The trunk's keys are torchvision's minus the ImageNet classifier ``fc``; a ``reid``
     # checkpoint stores them under ``backbone.``.

@@ -29,7 +29,7 @@ from torch import nn
 
 from reid.errors import ConfigError
 from reid.models.heads import ModelOutput
-from reid.models.weights import load_into
+from reid.models.weights import load_into, resolve_weights
 
 __all__ = [
     "VGGM",
@@ -88,13 +88,13 @@ class _Pooled(nn.Module):
 
 def vgg16_trunk(*, weights="imagenet", width_mult: float = 1.0) -> tuple[nn.Module, int]:
     """torchvision VGG-16 ``features`` (13 convs, 5 pools): paper 003's D-Net."""
-    from torchvision.models import vgg16
     from torchvision.models.vgg import cfgs, make_layers
 
     if width_mult == 1.0:
-        net = vgg16(weights=None)
-        load_into(net.features, "vgg16", weights, prefix="features.", skip=("classifier.",))
-        return net.features, 512
+        # only the 13 conv layers: the ImageNet classifier (~100 M parameters) is never built
+        features = make_layers(cfgs["D"])
+        load_into(features, "vgg16", weights, prefix="features.", skip=("classifier.",))
+        return features, 512
     if weights not in (None, "none"):
         raise ConfigError("narrow VGG-16 variants (width_mult < 1) have no pretrained weights; set weights=none.")
     cfg = [v if v == "M" else _ch(v, width_mult) for v in cfgs["D"]]
@@ -112,6 +112,7 @@ def build_mapping(arch: str, *, weights=None, width_mult: float = 1.0, small_wid
         load_into(trunk, "vgg_m", weights)
         return _Pooled(trunk, trunk.out_channels)
     if arch == "vgg16":
+        resolve_weights("vgg16", weights)
         return _Pooled(*vgg16_trunk(weights=weights, width_mult=width_mult))
     if arch == "resnet50":
         from reid.models.resnet import resnet50_backbone
