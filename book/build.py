@@ -586,8 +586,9 @@ def main(argv: list[str] | None = None) -> int:
         out_dir = default_out_dir(src, notebooks_dir)
         if not execute:
             shutil.copy2(src, dst)
-            print(f"{prefix} copied (committed outputs)", flush=True)
-            records.append(NotebookRecord(name, "copied (committed outputs)"))
+            what = "copied (committed outputs)" if src.parent == notebooks_dir else "converted from .py (no outputs)"
+            print(f"{prefix} {what}", flush=True)
+            records.append(NotebookRecord(name, what))
             runs += collect_runs(out_dir, notebook=name, source="found on this machine (not re-executed)")
             continue
         _kernel_environment()

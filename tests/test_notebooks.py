@@ -50,6 +50,13 @@ def _toc_notebooks() -> list[str]:
     return found
 
 
+def _read_ipynb(name: str):
+    path = NOTEBOOKS / f"{name}.ipynb"
+    if not path.exists():
+        pytest.fail(f"notebooks/{name}.ipynb is missing: `jupytext --sync notebooks/{name}.py`, then execute it with papermill")
+    return nbformat.read(path, as_version=4)
+
+
 def _cells(nb) -> list[tuple[str, str]]:
     return [(c.cell_type, c.source.strip()) for c in nb.cells if c.cell_type in ("code", "markdown")]
 
@@ -106,7 +113,7 @@ def test_py_and_ipynb_are_paired_and_do_not_drift(name):
 # --------------------------------------------------------------------------- parameters
 @pytest.mark.parametrize("name", NAMES)
 def test_parameters_cell_has_the_required_names_and_defaults(name):
-    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    nb = _read_ipynb(name)
     tagged = _parameters_cell(nb)
     assert len(tagged) == 1, f"{name}: exactly one code cell must be tagged `parameters` (found {len(tagged)})"
     params = _assigned_names(tagged[0].source)
@@ -133,7 +140,7 @@ def test_full_run_parameter_file_names_only_known_parameters(name):
         pytest.skip(f"{name} trains nothing: no full-run parameter file needed")
     assert path.exists(), f"params/{name}.full.yaml (papermill -f) is missing"
     full = yaml.safe_load(path.read_text()) or {}
-    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    nb = _read_ipynb(name)
     known = set(_assigned_names(_parameters_cell(nb)[0].source))
     unknown = sorted(set(full) - known)
     assert not unknown, f"params/{name}.full.yaml sets {unknown}, which the parameters cell does not define"
@@ -143,7 +150,7 @@ def test_full_run_parameter_file_names_only_known_parameters(name):
 # --------------------------------------------------------------------------- executed outputs
 @pytest.mark.parametrize("name", NAMES)
 def test_committed_notebook_is_executed_without_errors(name):
-    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    nb = _read_ipynb(name)
     code = [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
     assert code, f"{name}: no code cells"
     unexecuted = [i for i, c in enumerate(code) if c.get("execution_count") is None]

@@ -31,7 +31,7 @@ present); the sparse steps run on the CPU.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch

@@ -46,6 +46,7 @@ __all__ = [
     "plot_toy_runs",
     "plot_toy_curves",
     "toy_table_rows",
+    "seed_sweep",
 ]
 
 
@@ -377,3 +378,15 @@ def plot_toy_curves(runs: list[ToyRun], *, axes=None):
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize="x-small")
     return axes
+
+
+def seed_sweep(seeds, settings: dict[str, dict], *, steps: int = 300, **toy_kw) -> list[dict]:
+    """End-of-training statistics of each toy ``setting`` (name -> :func:`simulate` options) per data seed."""
+    rows = []
+    for seed in seeds:
+        toy = two_view_toy(seed=seed, **toy_kw)
+        for name, kw in settings.items():
+            last = simulate(toy, steps=steps, record_every=steps, name=name, **kw).history[-1]
+            rows.append({"seed": seed, "setting": name, "knn_view_acc": last["knn_view_acc"], "rank1": last["rank1"],
+                         "Dd gap": last["Dd(source)"] - last["Dd(target)"]})
+    return rows
