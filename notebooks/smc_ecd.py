@@ -317,7 +317,7 @@ dataset = "synthreid"
 data_root = None
 scale = "smoke"
 backbone = None  # None: the recipe's model (small_resnet at smoke scale, resnet50 at full scale)
-epochs = 4  # None: the recipe's length
+epochs = 8  # None: the recipe's length (16 epochs at smoke scale)
 device = "cpu"
 seed = 0
 out_dir = "../runs/smc_ecd"
@@ -357,6 +357,13 @@ display(compare_with_paper({PAPER_ROW[v]: results[v]["metrics"] for v in variant
                            columns=["mAP", "rank1", "rank5", "rank10"], ours_label=label))
 
 # %% [markdown]
+# How to read this table: one seed, a few epochs of a small network trained from scratch on
+# synthetic images. Differences of a few points between the losses are within the seed-to-seed
+# spread that the benchmark chapter measures, so this run can neither confirm nor refute the
+# paper's ordering, which was measured with an ImageNet-pretrained ResNet-50 on Market-1501. What
+# it does show is that every variant trains end to end with the same recipe, and what the
+# analyses below look like; the full recipe reruns them at the paper's scale.
+#
 # ### CMC curves and embeddings
 
 # %%
@@ -433,6 +440,12 @@ plot_camera_pair_matrix(gain, ax=axes[1], percent=False, cmap="RdBu", title=f"{P
 plt.show()
 
 # %% [markdown]
+# SynthReID's cameras change colour, brightness and background of every identity they see, so the
+# viewpoint problem is strong in this data: most top-10 false matches come from the query's own
+# camera (the Neg column above), as in the paper's Fig. 1. With so small differences in rank-1 and
+# mAP between the losses, the figures of merit (a ratio of two small differences) are not
+# meaningful at smoke scale.
+#
 # ### Provenance
 #
 # Hardware, software versions and timings of the runs above (volatile, not checked by CI).

@@ -276,7 +276,7 @@ dataset = "synthreid"
 data_root = None
 scale = "smoke"
 backbone = None  # None: the recipe's model
-epochs = 6  # None: the recipe's length
+epochs = 10  # None: the recipe's length (16 epochs at smoke scale)
 device = "cpu"
 seed = 0
 out_dir = "../runs/support_neighbor"
@@ -288,7 +288,7 @@ lambdas = []  # extra SN runs with these lambda values (Fig. 3a)
 import time
 from pathlib import Path
 
-from reid.engine import evaluate, train
+from reid.engine import train
 
 overrides = {"model.name": backbone} if backbone else {}
 plan = {v: {"loss.name": v} for v in variants}
@@ -303,10 +303,11 @@ for name, extra in plan.items():
 # %% [markdown]
 # ## 6. Results
 #
-# Our rows: SynthReID at smoke scale on the CPU, single query from each run's `results.json`,
-# multi-query from `reid.engine.evaluate(run, protocol="market_mq")`, re-ranked with
-# `reid.metrics.rerank.k_reciprocal_rerank` (k1 = 20, k2 = 6, λ = 0.3, the defaults of Zhong et
-# al.). Paper rows: Market-1501, Table 1.
+# Our rows: SynthReID at smoke scale on the CPU, single query (Market-1501 rule) from each run's
+# saved features, and the same re-ranked with `reid.metrics.rerank.k_reciprocal_rerank` (k1 = 20,
+# k2 = 6, λ = 0.3, the defaults of Zhong et al.). SynthReID's query set holds one image per
+# identity and camera, so the multi-query columns (max-pooling an identity's same-camera queries)
+# would repeat the single-query ones and are left empty. Paper rows: Market-1501, Table 1.
 
 # %%
 from reid.viz import compare_with_paper, load_results, run_label
@@ -321,17 +322,18 @@ features = {n: load_run_features(runs[n]) for n in names}
 distances = {n: run_distance(features[n]) for n in names}
 ranked = {n: run_rank_metrics(features[n], distances[n]) for n in names}
 reranked = {n: run_rank_metrics(features[n], run_distance(features[n], rerank=True)) for n in names}
-multi_query = {n: evaluate(runs[n], protocol="market_mq") for n in names}
-ours = {}
-for n in names:
-    ours[row_name[n]] = {"SQ mAP": ranked[n].mAP, "SQ rank1": ranked[n].rank1,
-                         "MQ mAP": multi_query[n]["mAP"], "MQ rank1": multi_query[n]["rank1"]}
+ours = {row_name[n]: {"SQ mAP": ranked[n].mAP, "SQ rank1": ranked[n].rank1} for n in names}
 for n in names:
     ours[f"{row_name[n]} + re-ranking"] = {"SQ mAP": reranked[n].mAP, "SQ rank1": reranked[n].rank1}
 display(compare_with_paper(ours, table1, methods=["TriNet [10]", "Ours", "TriNet + re-ranking", "Ours + re-ranking"],
                            ours_label=label))
 
 # %% [markdown]
+# One seed of a small network trained from scratch for a few epochs on synthetic data: the gap
+# between the two losses at this scale says little about the paper's ResNet-50 / Market-1501
+# comparison (the benchmark chapter measures the seed-to-seed spread). Re-ranking can be read
+# directly: it reorders the same features, so its effect is measured on identical embeddings.
+#
 # ### CMC curves and embeddings
 
 # %%

@@ -357,6 +357,8 @@ def _plan(rng: np.random.Generator, cams: Mapping[str, np.ndarray], *, num_ids: 
     new_cam = np.r_[True, cam[order][1:] != cam[order][:-1]]
     frame = np.cumsum(step)
     frame -= np.maximum.accumulate(np.where(new_cam, frame - step, 0))
+    if frame.size and frame.max() > 999_999:    # very large sets: keep Market's six digits
+        frame = 1 + np.arange(order.size) - np.maximum.accumulate(np.where(new_cam, np.arange(order.size), 0))
     cam_start = np.maximum.accumulate(np.where(new_cam, np.arange(order.size), 0))
     cam_count = np.bincount(cam[order], minlength=c)[cam[order]]
     seq = 1 + (6 * (np.arange(order.size) - cam_start)) // cam_count
@@ -676,6 +678,7 @@ def _manifest(params, seed, ids, cams, layout, files, copies, two_view_ids) -> d
             "pid": int(layout["pids"][i]),
             "split": "train" if layout["is_train"][i] else "test",
             "cameras": (np.flatnonzero(layout["cameras"][i]) + 1).tolist(),
+            "detections": int(layout["images_per_identity"][i]),
             "market_attributes": {name: int(attrs[name][i]) for name in MARKET_ATTRIBUTES},
             "appearance": {
                 "age": AGES[ids["age"][i]], "up_colour": UP_COLOURS[ids["up_idx"][i]],

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 from reid.engine.objectives import DataInfo
 from reid.errors import ConfigError, DatasetError
 
-__all__ = ["TrainingData", "load_training_data", "epoch_seed", "build_train_loader", "build_eval_loader"]
+__all__ = ["TrainingData", "load_training_data", "epoch_seed", "build_batch_sampler", "build_train_loader", "build_eval_loader"]
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -94,82 +94,93 @@ def load_training_data(cfg: dict, dataset: str, root: str | Path | None, *, prog
 
 
 class ShuffledBatches:
-    """Plain shuffled mini-batches (paper 000), a fresh permutation per epoch, last partial batch dropped."""
+    """Plain shuffled mini-batches (paper 000): a fresh permutation per epoch, partial batch dropped.
 
-    def __init__(self, n: int, batch_size: int, seed: int, num_batches: int | None = None) -> None:
-        self.n, self.batch_size, self.seed = n, batch_size, seed
-        self.num_batches = num_batches if num_batches is not None else n // batch_size
+    Same protocol as the samplers of :mod:`reid.data.samplers`: ``set_epoch(e)`` selects the
+    epoch, whose order depends only on ``(seed, e)``.
+    """
+
+    def __init__(self, n: int, batch_size: int, *, seed: int = 0, num_batches: int | None = None) -> None:
+        self.n, self.batch_size, self.seed, self.epoch = n, batch_size, seed, 0
+        self.num_batches = num_batches if num_batches is not None else max(1, n // batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
 
     def __len__(self) -> int:
         return self.num_batches
 
     def __iter__(self):
-        g = torch.Generator().manual_seed(self.seed)
-        order = torch.randperm(self.n, generator=g).tolist()
+        rng = np.random.default_rng([self.seed, 0, self.epoch])
+        self.epoch += 1
+        order = np.concatenate([rng.permutation(self.n) for _ in range(-(-self.num_batches * self.batch_size // self.n))])
         for b in range(self.num_batches):
-            start = (b * self.batch_size) % max(1, self.n - self.batch_size + 1)
-            yield order[start : start + self.batch_size]
+            yield order[b * self.batch_size : (b + 1) * self.batch_size].tolist()
 
 
 def check_sampler(cfg: dict, data: TrainingData) -> None:
     """Refuse an impossible batch for this dataset before any work starts."""
     s, train = cfg["sampler"], data.dataset.train
-    pids = [r.pid for r in train]
-    num_ids = len(set(pids))
+    num_ids = len({r.pid for r in train})
     if s["name"] == "random":
         if s["batch_size"] > len(train):
             raise ConfigError(
                 f"sampler.batch_size={s['batch_size']} exceeds the {len(train)} training images of {data.name}; "
                 "lower it."
             )
-    elif s["name"] in ("pk", "cross_view"):
+        return
+    if s["name"] in ("pk", "cross_view"):
+        k_name = "k" if s["name"] == "pk" else "s"
         if s["p"] > num_ids:
             raise ConfigError(
                 f"impossible P x K batch: sampler.p={s['p']} identities per batch but {data.name} has only "
                 f"{num_ids} training identities; lower sampler.p (at most {num_ids})."
             )
-        if s["p"] < 2:
-            raise ConfigError("sampler.p must be >= 2: metric losses need negatives from another identity in the batch.")
-        if s["k"] < 2:
-            raise ConfigError("sampler.k must be >= 2: metric losses need a positive of the same identity in the batch.")
-    elif s["name"] == "anchor_pairs":
-        if s["negatives"] and num_ids < 2:
-            raise ConfigError(f"anchor pairs need negatives, but {data.name} has a single training identity.")
-        if s["anchors"] > len(train):
-            raise ConfigError(f"sampler.anchors={s['anchors']} exceeds the {len(train)} training images.")
+        if s["p"] < 2 or s[k_name] < 2:
+            raise ConfigError(
+                f"sampler.p={s['p']} and sampler.{k_name}={s[k_name]} must both be >= 2: the losses need "
+                "positives (same identity) and negatives (another identity) inside each batch."
+            )
+    # The samplers check the rest (e.g. identities seen in both views) when built.
+    build_batch_sampler(cfg, data, seed=0)
 
 
-def batches_per_epoch(cfg: dict, data: TrainingData) -> int:
-    """Batches in one epoch: one pass over the training images, capped by ``train.batches_per_epoch``."""
-    s, n = cfg["sampler"], len(data.dataset.train)
-    per_batch = {
-        "random": lambda: s["batch_size"],
-        "pk": lambda: s["p"] * s["k"],
-        "cross_view": lambda: s["p"] * s["k"],
-        "anchor_pairs": lambda: s["anchors"] * (1 + s["positives"] + s["negatives"]),
-    }[s["name"]]()
-    count = s.get("num_batches") or max(1, n // per_batch)
-    cap = cfg["train"]["batches_per_epoch"]
-    return min(count, cap) if cap else count
-
-
-def build_batch_sampler(cfg: dict, data: TrainingData, seed: int, num_batches: int):
-    """The recipe's batch sampler for one epoch (seeded with that epoch's seed)."""
+def build_batch_sampler(cfg: dict, data: TrainingData, seed: int):
+    """The recipe's batch sampler (one per run; ``set_epoch`` selects each epoch's batches)."""
     s, train = cfg["sampler"], data.dataset.train
-    pids = [r.pid for r in train]
+    pids, camids = [r.pid for r in train], [r.camid for r in train]
+    n = s.get("num_batches")
     if s["name"] == "random":
-        return ShuffledBatches(len(train), s["batch_size"], seed, num_batches)
+        return ShuffledBatches(len(train), s["batch_size"], seed=seed, num_batches=n)
     from reid.data import samplers
 
     if s["name"] == "pk":
-        return samplers.PKSampler(pids, s["p"], s["k"], seed=seed, num_batches=num_batches)
+        return samplers.PKSampler(pids, s["p"], s["k"], seed=seed, num_batches=n)
+    views = {"probe_cam": s["probe_cam"], "gallery_cam": s["gallery_cam"]}
     if s["name"] == "anchor_pairs":
         return samplers.AnchorPairSampler(
-            train, anchors=s["anchors"], positives=s["positives"], negatives=s["negatives"], seed=seed, num_batches=num_batches
-        )
+            pids, camids, anchors=s["anchors"], positives=s["positives"], negatives=s["negatives"],
+            seed=seed, num_batches=n, **views,
+        )  # fmt: skip
     if s["name"] == "cross_view":
-        return samplers.CrossViewPairSampler(train, p=s["p"], k=s["k"], seed=seed, num_batches=num_batches)
+        return samplers.CrossViewPairSampler(pids, camids, p=s["p"], s=s["s"], seed=seed, num_batches=n, **views)
     raise ConfigError(f"unknown sampler {s['name']!r}.")
+
+
+def batch_structure(sampler) -> dict[str, torch.Tensor]:
+    """Tensors describing a batch's layout, for the objectives (identical for every batch)."""
+    out = {}
+    if hasattr(sampler, "pair_index"):  # paper 001: (anchor position, partner position, same)
+        out["pairs"] = torch.as_tensor(np.asarray(sampler.pair_index()), dtype=torch.long)
+    if hasattr(sampler, "view_labels"):  # paper 003: 0 probe view, 1 gallery view
+        out["views"] = torch.as_tensor(np.asarray(sampler.view_labels()), dtype=torch.long)
+    return out
+
+
+def batches_per_epoch(cfg: dict, sampler) -> int:
+    """Batches in one epoch: the sampler's epoch, capped by ``train.batches_per_epoch``."""
+    cap = cfg["train"]["batches_per_epoch"]
+    return min(len(sampler), cap) if cap else len(sampler)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -200,7 +211,7 @@ def _loader(dataset, *, device: torch.device, workers: int, seed: int, **kw) -> 
         dataset,
         num_workers=workers,
         pin_memory=cuda,  # page-locked host memory: asynchronous host-to-GPU copies
-        persistent_workers=False,
+        persistent_workers=workers > 0,  # keep workers (and their decoded-image caches) across epochs
         prefetch_factor=4 if workers > 0 else None,
         worker_init_fn=_seed_worker if workers > 0 else None,
         generator=torch.Generator().manual_seed(seed),
@@ -208,8 +219,8 @@ def _loader(dataset, *, device: torch.device, workers: int, seed: int, **kw) -> 
     )
 
 
-def build_train_loader(cfg: dict, data: TrainingData, *, epoch: int, seed: int, device: torch.device, num_batches: int):
-    """The training DataLoader of one epoch, and the sampler behind it."""
+def build_train_loader(cfg: dict, data: TrainingData, sampler, *, device: torch.device, seed: int) -> DataLoader:
+    """The training DataLoader (built once; the trainer re-seeds its generator every epoch)."""
     from reid.data.image_dataset import ImageDataset
     from reid.data.transforms import build_transforms
 
@@ -217,11 +228,9 @@ def build_train_loader(cfg: dict, data: TrainingData, *, epoch: int, seed: int, 
     transform = build_transforms(
         inp["height"], inp["width"], train=True, flip=inp["flip"], random_erasing=inp["random_erasing"]
     )
-    es = epoch_seed(seed, epoch)
-    sampler = build_batch_sampler(cfg, data, es, num_batches)
-    dataset = ImageDataset(data.dataset.train, transform)
-    loader = _loader(dataset, device=device, workers=_num_workers(cfg, device), seed=es, batch_sampler=sampler)
-    return loader, sampler
+    cache = "memory" if cfg["runtime"]["cache_images"] else None  # decode each JPEG once
+    dataset = ImageDataset(data.dataset.train, transform, cache=cache)
+    return _loader(dataset, device=device, workers=_num_workers(cfg, device), seed=seed, batch_sampler=sampler)
 
 
 def build_eval_loader(cfg: dict, records, *, device: torch.device) -> DataLoader:
@@ -241,6 +250,7 @@ def build_eval_loader(cfg: dict, records, *, device: torch.device) -> DataLoader
 
 
 def total_epochs(cfg: dict, per_epoch: int) -> int:
+    """``train.epochs``, or enough epochs for ``train.iterations`` (the last one stops early)."""
     t = cfg["train"]
     if t["epochs"] is not None:
         return int(t["epochs"])

@@ -195,8 +195,9 @@ class ClassificationObjective(Objective):
 class PairObjective(Objective):
     """Pair loss on the anchor-based units of paper 001 (Sec. 5, Algorithm 2).
 
-    The batch sampler lays each unit out as ``[anchor, M positives, N negatives]``; every
-    positive and negative forms a pair with its anchor. ``loss.name``: ``adaptive`` (Eq. 5-9,
+    :class:`reid.data.samplers.AnchorPairSampler` lays each unit out as ``[anchor, M positives,
+    N negatives]`` and lists the pairs (``batch["pairs"]``); every positive and negative forms a
+    pair with its anchor. ``loss.name``: ``adaptive`` (Eq. 5-9,
     the paper's loss) or ``contrastive`` (the fixed-margin baseline of Table 5).
     """
 
@@ -212,26 +213,13 @@ class PairObjective(Objective):
         else:
             self.loss = ContrastiveLoss(c["margin"])
 
-    def pairs(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(anchor index, partner index) of every pair in a batch of ``n`` images."""
-        s = self.cfg["sampler"]
-        unit = 1 + s["positives"] + s["negatives"]
-        if n % unit:
-            raise ConfigError(f"anchor-pair batch of {n} images is not a whole number of {unit}-image units.")
-        starts = torch.arange(0, n, unit)
-        partners = torch.arange(1, unit)
-        a = starts.repeat_interleave(unit - 1)
-        b = (starts[:, None] + partners[None, :]).reshape(-1)
-        return a, b
-
     def train_step(self, model, batch, ctx):
         with ctx.autocast():
             out = model(batch["images"])
         f = out.float().features
-        a, b = self.pairs(f.shape[0])
-        a, b = a.to(f.device), b.to(f.device)
-        same = batch["pids"][a] == batch["pids"][b]
-        loss = self.loss(f[a], f[b], same)
+        # (anchor position, partner position, same) of every pair, from the sampler's layout
+        a, b, same = batch["pairs"].unbind(1)
+        loss = self.loss(f[a], f[b], same.bool())
         self.optimise(loss, ctx.optimizers["main"], ctx)
         stats = self.stats_of(self.loss)
         stats["loss"] = float(loss.detach())
@@ -254,7 +242,7 @@ class MetricObjective(Objective):
 
         c = self.loss_cfg
         if c["name"] == "support_neighbor":
-            batch = self.cfg["sampler"]["p"] * self.cfg["sampler"]["k"]
+            batch = self.cfg["sampler"]["p"] * self.cfg["sampler"]["k"]  # the P x Q batch
             if c["k"] >= batch:
                 raise ConfigError(
                     f"loss.k={c['k']} support neighbours need a batch of more than k images "

@@ -39,7 +39,9 @@ from torch import nn
 from reid.engine import checkpoint as ckpt
 from reid.engine.data import (
     TrainingData,
+    batch_structure,
     batches_per_epoch,
+    build_batch_sampler,
     build_eval_loader,
     build_train_loader,
     check_sampler,
@@ -122,7 +124,9 @@ class Trainer:
         self.channels_last = self.cuda and rt["channels_last"]
         check_schedule(cfg["schedule"], cfg["optimizer"]["lr"])
         check_sampler(cfg, data)
-        self.per_epoch = batches_per_epoch(cfg, data)
+        self.sampler = build_batch_sampler(cfg, data, self.seed)
+        self.structure = batch_structure(self.sampler)
+        self.per_epoch = batches_per_epoch(cfg, self.sampler)
         self.epochs = total_epochs(cfg, self.per_epoch)
         self.max_iterations = cfg["train"]["iterations"] if cfg["train"]["epochs"] is None else None
 
@@ -139,6 +143,7 @@ class Trainer:
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.optimizers = self.objective.optimizers(self.model)
+        self.loader = build_train_loader(cfg, data, self.sampler, device=self.device, seed=self.seed)
         self._compiled = False
         self.epoch, self.iteration = 0, 0  # completed epochs, global step
 
@@ -176,6 +181,7 @@ class Trainer:
             "camids": camids.to(self.device, non_blocking=True).long(),
             "index": index,
         }
+        out.update({k: v.to(self.device) for k, v in self.structure.items()})  # pairs / views layout
         return out
 
     # -- checkpoints ---------------------------------------------------------------------------
@@ -265,9 +271,9 @@ class Trainer:
         epoch = self.epoch
         es = epoch_seed(self.seed, epoch)
         seed_everything(es)  # transforms (flip, erasing) draw from these generators
-        loader, sampler = build_train_loader(
-            self.cfg, self.data, epoch=epoch, seed=self.seed, device=self.device, num_batches=self.per_epoch
-        )
+        self.sampler.set_epoch(epoch)  # this epoch's batches depend on (seed, epoch) only
+        self.loader.generator.manual_seed(es)  # worker seeds (CUDA runs with workers)
+        loader = self.loader
         self.model.train()
         self.objective.train()
         sums: dict[str, float] = {}
@@ -275,13 +281,10 @@ class Trainer:
         start = time.perf_counter()
         bar = _progress(loader, self.progress, f"epoch {epoch + 1}/{self.epochs}")
         for raw in bar:
-            if self._budget_spent():
+            if self._budget_spent() or steps >= self.per_epoch:
                 break
             lr = self._set_lr()
             batch = self._to_device(raw)
-            views = getattr(sampler, "views_of", None)
-            if views is not None:
-                batch["views"] = views(raw[3]).to(self.device)
             ctx = StepContext(self.optimizers, epoch, self.iteration, self.autocast, self.cfg["train"]["grad_clip"])
             stats = self.objective.train_step(self.model, batch, ctx)
             self.iteration += 1

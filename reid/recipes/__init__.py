@@ -55,6 +55,7 @@ COMMON: dict[str, Any] = {
         "channels_last": True,  # on CUDA (ignored on CPU)
         "compile": False,  # torch.compile the model on CUDA
         "deterministic": True,  # torch.use_deterministic_algorithms on CPU
+        "cache_images": True,  # keep decoded training images in memory (per worker)
     },
 }
 
@@ -72,14 +73,20 @@ COMMON_CHOICES: dict[str, list] = {
 NULLABLE = {
     "model.weights", "model.ms_weights", "model.mt_weights", "train.epochs", "train.iterations",
     "train.batches_per_epoch", "train.grad_clip", "runtime.num_workers", "sampler.num_batches",
-    "data.synth_preset",
+    "data.synth_preset", "sampler.probe_cam", "sampler.gallery_cam",
 }  # fmt: skip
 
 #: Keys that must be > 0 / >= 0 when present.
 POSITIVE = {
     "input.height", "input.width", "optimizer.lr", "sampler.batch_size", "sampler.p", "sampler.k",
-    "sampler.anchors", "sampler.positives", "sampler.negatives", "sampler.num_batches", "train.epochs",
+    "sampler.anchors", "sampler.positives", "sampler.negatives", "sampler.num_batches", "sampler.s", "train.epochs",
     "train.iterations", "train.batches_per_epoch", "eval.batch_size", "schedule.step_size",
+}  # fmt: skip
+#: Keys that hold counts (integers, even when the recipe's default is ``null``).
+INTEGER = {
+    "train.epochs", "train.iterations", "train.batches_per_epoch", "sampler.num_batches", "runtime.num_workers",
+    "sampler.batch_size", "sampler.p", "sampler.k", "sampler.s", "sampler.anchors", "sampler.positives", "sampler.negatives",
+    "input.height", "input.width", "eval.batch_size",
 }  # fmt: skip
 NON_NEGATIVE = {"optimizer.weight_decay", "optimizer.momentum", "input.random_erasing", "runtime.num_workers"}
 
@@ -215,6 +222,14 @@ def apply_overrides(cfg: dict, overrides: dict[str, Any] | None) -> dict:
 def validate(cfg: dict) -> None:
     """Value checks that need no data: choices, ranges, model options, training length."""
     flat = flatten({k: v for k, v in cfg.items() if k not in ("choices", "scales")})
+    for key in INTEGER:
+        value = flat.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+            raise ConfigError(f"{key} must be an integer, got {value!r}.")
+        section, leaf = key.split(".")
+        cfg[section][leaf] = flat[key] = int(value)
     choices = {**COMMON_CHOICES, **cfg.get("choices", {})}
     for key, allowed in choices.items():
         if key in flat and flat[key] not in allowed:

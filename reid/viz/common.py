@@ -493,7 +493,8 @@ def plot_tsne(
 
     Only the first ``num_ids`` identities (by sorted id, excluding Market's junk ``-1`` and
     distractor ``0``), at most ``max_per_id`` images each, are embedded, so the plot stays legible
-    and fast. scikit-learn's TSNE with ``init="pca"`` and ``random_state=seed``: deterministic.
+    and fast. scikit-learn's TSNE with ``init="pca"``, ``random_state=seed`` and one thread:
+    deterministic.
     """
     from sklearn.manifold import TSNE
 
@@ -509,7 +510,12 @@ def plot_tsne(
         raise ConfigError(f"t-SNE needs at least 5 points; got {len(keep)} from {len(ids)} identities")
     x, p, c = x[keep], p[keep], c[keep]
     perp = perplexity if perplexity is not None else float(min(30.0, max(2.0, (len(x) - 1) / 4)))
-    xy = TSNE(n_components=2, perplexity=perp, init="pca", learning_rate="auto", random_state=seed).fit_transform(x)
+    from threadpoolctl import threadpool_limits  # installed with scikit-learn
+
+    # One OpenMP thread: the same embedding on every machine, and no spin-waiting threads (which
+    # make Barnes-Hut t-SNE ~10x slower on a busy 2-core machine). A few hundred points take ~2 s.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        xy = TSNE(n_components=2, perplexity=perp, init="pca", learning_rate="auto", random_state=seed).fit_transform(x)
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 4.5))
     cmap = plt.get_cmap("tab10" if len(ids) <= 10 else "tab20")

@@ -26,6 +26,7 @@ compared with autograd) or calls them.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,6 +37,7 @@ from reid.losses.angular_margin import SIN_EPS, AngularMarginLoss, joint_loss
 from reid.losses.triplet import BatchHardTripletLoss
 
 __all__ = [
+    "single_thread",
     "angular_margin_feature_grad",
     "batch_hard_feature_grad",
     "radial_tangential",
@@ -48,6 +50,18 @@ __all__ = [
     "plot_simulation",
     "simulation_table_rows",
 ]
+
+
+@contextmanager
+def single_thread():
+    """Run tiny-tensor toys on one intra-op thread: with several, thread start-up and spinning cost
+    far more than the 2-D arithmetic (and compete with the notebook's other work)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 # --------------------------------------------------------------------------- closed-form gradients
@@ -170,6 +184,7 @@ def _class_directions(num_classes: int) -> torch.Tensor:
     return torch.stack([angles.cos(), angles.sin()], dim=1)
 
 
+@single_thread()
 def gradient_fields(
     *,
     num_classes: int = 3,
@@ -287,6 +302,7 @@ def _toy_stats(x: torch.Tensor, labels: torch.Tensor, step: int) -> dict:
             "angular_spread_deg": float(within), "nn_accuracy": float(100 * nn_same)}
 
 
+@single_thread()
 def simulate(
     variant: str,
     *,

@@ -17,6 +17,7 @@ the library losses (:mod:`reid.losses.view_adaptation`), and runs a 2-D toy of A
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,6 +35,7 @@ from reid.metrics import pairwise_distance, rank_metrics
 from reid.metrics.distance import euclidean
 
 __all__ = [
+    "single_thread",
     "view_discriminator_logit_grad",
     "view_confusion_logit_grad",
     "similarity_grads",
@@ -48,6 +50,18 @@ __all__ = [
     "toy_table_rows",
     "seed_sweep",
 ]
+
+
+@contextmanager
+def single_thread():
+    """Run tiny-tensor toys on one intra-op thread: with several, thread start-up and spinning cost
+    far more than the 2-D arithmetic (and compete with the notebook's other work)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 # --------------------------------------------------------------------------- closed-form gradients
@@ -251,6 +265,7 @@ def _affine() -> nn.Linear:
     return m
 
 
+@single_thread()
 def simulate(
     toy: TwoViewToy,
     *,
@@ -380,6 +395,7 @@ def plot_toy_curves(runs: list[ToyRun], *, axes=None):
     return axes
 
 
+@single_thread()
 def seed_sweep(seeds, settings: dict[str, dict], *, steps: int = 300, **toy_kw) -> list[dict]:
     """End-of-training statistics of each toy ``setting`` (name -> :func:`simulate` options) per data seed."""
     rows = []
