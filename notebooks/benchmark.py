@@ -24,14 +24,16 @@
 #
 # - **one backbone** for every loss (the small CPU ResNet by default; paper 003's two unshared
 #   view mappings are two copies of it),
-# - **one input size and one training length** for every loss,
+# - **one input size, one training length and one learning-rate policy** for every loss (each
+#   recipe's own optimiser and base learning rate, held constant: the papers' warm-ups and decays
+#   are tied to their own training lengths, and a 20-epoch warm-up would consume a short budget),
 # - **one dataset** (SynthReID) and **one protocol** (Market-1501 single query, Euclidean or the
 #   recipe's distance, step AP),
 # - **several seeds** per loss, reported as mean ± standard deviation and as individual points.
 #
-# Everything else stays as each paper prescribes (its sampler, optimiser, learning-rate
-# schedule shape and loss hyper-parameters at the recipe's smoke scale), so each loss is trained
-# the way its authors would, on equal terms where it matters for a comparison.
+# Everything else stays as each paper prescribes (its sampler, optimiser, base learning rate and
+# loss hyper-parameters, at the recipe's scale), so each loss is trained the way its authors
+# would, on equal terms where it matters for a comparison.
 #
 # ```{important}
 # The default run is deliberately tiny so that it executes in about three minutes on two CPU
@@ -77,8 +79,10 @@ from reid.viz import load_results, make_table, plot_cmc, plot_seed_spread, run_l
 # | view adaptation | 003 {cite:p}`wu2020cross` | `view_adaptation` | similarity discriminator + adversarial view confusion, asymmetric mappings |
 # | AM0BH | 004 {cite:p}`sabri2022joint` | `joint_am_triplet` | additive angular-margin softmax + batch-hard triplet |
 #
-# The common overrides: the backbone, the input size, and the number of epochs. A training epoch
-# is one pass over the training identities in each recipe's own batch format.
+# The common overrides: the backbone, the input size, the number of epochs and a constant
+# learning rate. A training epoch is one pass over the training set in each recipe's own batch
+# format (P×K identity batches, anchor-based pair batches, cross-view pairs, or plain shuffled
+# batches), so the number of optimisation steps per epoch differs a little between losses.
 
 # %%
 full = scale == "full"
@@ -95,15 +99,28 @@ CONTENDERS = {  # label -> (recipe, loss variant)
 }
 
 
+# ImageNet initialisation for every loss when the backbone is ResNet-50 (the papers' setting; the
+# weights must be in the torch cache, nothing is downloaded), random initialisation otherwise.
+weights = "imagenet" if backbone == "resnet50" else None
+
+
 def overrides(recipe, loss):
-    """The benchmark's common settings on top of a recipe: backbone, input size, length, loss variant."""
-    common = {"input.height": height, "input.width": width, "loss.name": loss}
+    """The benchmark's common settings on top of a recipe: backbone, input size, constant lr, loss variant."""
+    common = {"input.height": height, "input.width": width, "loss.name": loss, "schedule.name": "constant"}
     if recipe == "view_adaptation":  # two unshared mappings, both the common backbone
-        return {**common, "model.ms": backbone, "model.mt": backbone, "model.ms_weights": None, "model.mt_weights": None}
-    return {**common, "model.name": backbone}
+        model = {"model.ms": backbone, "model.mt": backbone, "model.ms_weights": weights, "model.mt_weights": weights}
+        width_key = "model.small_width"
+    else:
+        model = {"model.name": backbone, "model.weights": weights}
+        width_key = "model.width"
+    if backbone == "small_resnet":
+        # the same channel width everywhere (paper 001's part CNN has a `width` option as well,
+        # its image width, which would otherwise be carried over to the small ResNet)
+        model[width_key] = 16
+    return {**common, **model}
 
 
-print(f"backbone {backbone}, input {height}x{width}, {n_epochs} epochs per run, seeds {seeds}, "
+print(f"backbone {backbone}, input {height}x{width}, {n_epochs} epochs per run at a constant learning rate, seeds {seeds}, "
       f"dataset {dataset}{'' if data_root is None else ' at ' + str(data_root)}, scale {scale}, device {device}")
 
 # %% [markdown]

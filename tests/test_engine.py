@@ -27,7 +27,10 @@ TINY = {
     "support_neighbor": {
         "input.height": 32, "input.width": 16, "model.width": 8, "sampler.p": 4, "sampler.k": 2, "loss.k": 4,
     },
-    "view_adaptation": {"sampler.p": 4, "sampler.s": 2, "loss.similarity_epochs": 1},
+    "view_adaptation": {
+        "input.height": 32, "input.width": 16, "model.small_width": 8, "sampler.p": 4, "sampler.s": 2,
+        "loss.similarity_epochs": 1,
+    },
     "joint_am_triplet": {
         "input.height": 32, "input.width": 16, "model.width": 8, "sampler.p": 4, "sampler.k": 2,
         "schedule.warmup_epochs": 1,

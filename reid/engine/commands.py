@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from reid.errors import ConfigError
-
 __all__ = ["register"]
 
 
@@ -111,7 +109,3 @@ def _evaluate(args) -> int:
     m = evaluate(args.run, protocol=args.protocol, rerank=args.rerank)
     print(json.dumps(m, indent=2))
     return 0
-
-
-# keep ConfigError importable from here for callers that catch CLI errors by module
-_ = ConfigError

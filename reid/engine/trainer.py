@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import random
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +34,6 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from torch import nn
 
 from reid.engine import checkpoint as ckpt
 from reid.engine.data import (
@@ -235,6 +234,11 @@ class Trainer:
                 images_seen += record["images"]
                 with open(log_path, "a", encoding="utf-8") as fh:
                     fh.write(json.dumps(record) + "\n")
+                if self.progress:
+                    _say(
+                        f"epoch {record['epoch']}/{self.epochs}  loss {record.get('loss', float('nan')):.4f}  "
+                        f"{record['images_per_second']} images/s  lr {record['lr']:.2e}"
+                    )
                 ckpt.save_atomic(self.state(), self.checkpoint_path)
                 for cb in self.callbacks:
                     if cb.on_epoch_end:
@@ -344,6 +348,12 @@ def _last_log(path: Path) -> dict | None:
         return None
     lines = [line for line in path.read_text().splitlines() if line.strip()]
     return json.loads(lines[-1]) if lines else None
+
+
+def _say(line: str) -> None:
+    from tqdm.auto import tqdm
+
+    tqdm.write(line, file=sys.stderr)
 
 
 def _progress(iterable, enabled: bool, desc: str):

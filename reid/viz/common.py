@@ -464,7 +464,9 @@ def plot_camera_pair_matrix(
     ax.set_ylabel("probe camera")
     if annotate:
         finite = shown[np.isfinite(shown)]
-        mid = (finite.max() + finite.min()) / 2 if finite.size else 0
+        # text colour by position on the colour scale (viridis is light at the top)
+        lo, hi = (0.0, 100.0) if percent else ((finite.min(), finite.max()) if finite.size else (0.0, 1.0))
+        mid = lo + 0.6 * (hi - lo)
         for i in range(m.shape[0]):
             for j in range(m.shape[1]):
                 if np.isfinite(shown[i, j]):
