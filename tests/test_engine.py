@@ -103,6 +103,10 @@ def test_results_json_carries_provenance(tiny_root, tmp_path):
     assert r["final_log"]["epoch"] == 2 and "attr" in r["final_log"]  # the attribute-head loss
     mq = evaluate(run_dir, protocol="market_mq")
     assert mq["protocol"] == "market_mq" and (run_dir / "eval-market_mq.json").is_file()
+    rr = evaluate(run_dir, rerank=True)
+    assert rr["rerank"] and 0 <= rr["mAP"] <= 1 and (run_dir / "eval-market_sq-rerank.json").is_file()
+    ss = evaluate(run_dir, protocol="single_shot")
+    assert 0 <= ss["rank1"] <= ss["rank5"] <= 1 and ss["repeats"] == 10
 
 
 def _interrupt_at(iteration):

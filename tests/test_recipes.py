@@ -41,7 +41,7 @@ def test_full_scale_is_the_papers_schedule():
     assert (p002["sampler"]["p"], p002["sampler"]["k"], p002["optimizer"]["name"], p002["optimizer"]["lr"]) == (32, 4, "adam", 2e-4)
     assert p002["schedule"]["name"] == "exponential" and p002["input"]["flip"]
     p003 = load_recipe("view_adaptation", "full")
-    assert p003["sampler"]["p"] * p003["sampler"]["k"] == 128 and p003["optimizer"]["lr"] == 1e-3
+    assert p003["sampler"]["p"] * p003["sampler"]["s"] == 128 and p003["optimizer"]["lr"] == 1e-3
     assert (p003["schedule"]["step_size"], p003["schedule"]["gamma"]) == (10, 0.1)
     p004 = load_recipe("joint_am_triplet", "full")
     assert (p004["sampler"]["p"], p004["sampler"]["k"], p004["train"]["epochs"]) == (4, 8, 150)

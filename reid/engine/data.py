@@ -157,6 +157,8 @@ def build_batch_sampler(cfg: dict, data: TrainingData, seed: int):
     if s["name"] == "pk":
         return samplers.PKSampler(pids, s["p"], s["k"], seed=seed, num_batches=n)
     views = {"probe_cam": s["probe_cam"], "gallery_cam": s["gallery_cam"]}
+    if views["probe_cam"] is None and views["gallery_cam"] is None and set(camids) == {0, 1}:
+        views = {"probe_cam": 0, "gallery_cam": 1}  # a two-camera set: camera A probes, camera B gallery
     if s["name"] == "anchor_pairs":
         return samplers.AnchorPairSampler(
             pids, camids, anchors=s["anchors"], positives=s["positives"], negatives=s["negatives"],

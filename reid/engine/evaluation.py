@@ -18,7 +18,7 @@ from reid.errors import ConfigError
 __all__ = ["extract_features", "metrics_from_features", "evaluate", "PROTOCOLS"]
 
 #: Protocols :func:`evaluate` understands on saved features.
-PROTOCOLS = ("market_sq", "market_mq")
+PROTOCOLS = ("market_sq", "market_mq", "single_shot")
 
 
 @torch.no_grad()
@@ -46,11 +46,10 @@ def _rank(feats: dict, *, metric: str, normalize: bool, protocol: str, rerank: b
         # multi-query: each query replaced by the max-pool over its identity's same-camera queries
         query = protocols.pool_multi_query(query, feats["query_pids"], feats["query_camids"], pooling="max")
     if rerank:
-        try:
-            from reid.metrics.rerank import rerank_distance
-        except ImportError:
-            raise ConfigError("re-ranking is not available in this installation (reid.metrics.rerank is missing).") from None
-        dist = rerank_distance(query, feats["gallery"], metric=metric, normalize=normalize)
+        from reid.metrics.rerank import k_reciprocal_rerank
+
+        # k-reciprocal re-ranking (Zhong et al. 2017) with its default k1=20, k2=6, lambda=0.3
+        dist = k_reciprocal_rerank(query, feats["gallery"], metric="cosine" if metric == "cosine" else "euclidean", normalize=normalize)
         return rank_metrics(dist, *labels, ap=ap)
     return protocols.market_single_query(query, feats["gallery"], *labels, metric=metric, normalize=normalize, ap=ap)
 
@@ -59,10 +58,13 @@ def metrics_from_features(feats: dict, *, metric: str = "euclidean", normalize: 
     """Rank-1/5/10, mAP (step and trapezoid AP) and mINP of saved query/gallery features.
 
     ``market_sq``: Market-1501 single query (:func:`reid.metrics.protocols.market_single_query`);
-    ``market_mq``: multi-query with max pooling over each identity's same-camera queries.
+    ``market_mq``: multi-query with max pooling over each identity's same-camera queries;
+    ``single_shot``: the two-view single-shot CMC (no mAP).
     """
     if protocol not in PROTOCOLS:
         raise ConfigError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}.")
+    if protocol == "single_shot":
+        return _single_shot(feats, metric=metric, normalize=normalize, rerank=rerank)
     kw = dict(metric=metric, normalize=normalize, protocol=protocol, rerank=rerank)
     step = _rank(feats, ap="step", **kw)
     trap = _rank(feats, ap="trapezoid", **kw)
@@ -82,6 +84,25 @@ def metrics_from_features(feats: dict, *, metric: str = "euclidean", normalize: 
         "num_query": int(len(feats["query_pids"])),
         "num_gallery": int(len(feats["gallery_pids"])),
     }
+
+
+def _single_shot(feats: dict, *, metric: str, normalize: bool, rerank: bool) -> dict:
+    """Two-view single-shot CMC (VIPeR / CUHK01 / PRID2011 / 3DPeS): one probe and one gallery
+    image per identity drawn 10 times (:func:`reid.metrics.protocols.single_shot_cmc`); no mAP."""
+    from reid.metrics.distance import pairwise_distance
+    from reid.metrics.protocols import single_shot_cmc
+
+    if rerank:
+        raise ConfigError("re-ranking is defined for the Market-style protocols; use market_sq or market_mq.")
+    dist = pairwise_distance(feats["query"], feats["gallery"], metric=metric, normalize=normalize)
+    result = single_shot_cmc(dist, feats["query_pids"], feats["gallery_pids"], repeats=10, probe="one")
+    cmc = result.cmc
+    return {
+        "protocol": "single_shot", "metric": metric, "normalize": bool(normalize), "rerank": False,
+        "rank1": float(cmc[0]), "rank5": float(cmc[min(4, len(cmc) - 1)]),
+        "rank10": float(cmc[min(9, len(cmc) - 1)]), "rank20": float(cmc[min(19, len(cmc) - 1)]),
+        "repeats": result.repeats, "num_probes": result.num_probes,
+    }  # fmt: skip
 
 
 def evaluate(run_dir, protocol: str = "market_sq", rerank: bool = False) -> dict:

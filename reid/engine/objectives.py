@@ -276,7 +276,7 @@ class JointObjective(Objective):
     model ``AM0BH_Attr`` (identity part + M attribute slices of Q features, Sec. 4.1).
     """
 
-    variants = ("AM0", "AM", "BH", "AM0BH", "AMBH", "AM0BH1", "AM0BHsp", "AM0BH_Attr", "AMBH_Attr")
+    variants = ("AM0", "AM", "BH", "AM0BH", "AMBH", "AM0BH1", "AM0BHsp", "AM0BH_Attr")
 
     @property
     def with_attributes(self) -> bool:
