@@ -18,6 +18,7 @@ objective            paper      step
 
 from __future__ import annotations
 
+import math
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -104,9 +105,10 @@ class Objective(nn.Module):
 
     @staticmethod
     def optimise(loss: torch.Tensor, optimizer: torch.optim.Optimizer, ctx: StepContext) -> None:
-        if not torch.isfinite(loss):
+        value = float(loss.detach())
+        if not math.isfinite(value):
             raise FloatingPointError(
-                f"the loss became {float(loss)} at epoch {ctx.epoch + 1}, iteration {ctx.iteration + 1}; "
+                f"the loss became {value} at epoch {ctx.epoch + 1}, iteration {ctx.iteration + 1}; "
                 "lower optimizer.lr or set train.grad_clip."
             )
         optimizer.zero_grad(set_to_none=True)

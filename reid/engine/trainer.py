@@ -394,6 +394,7 @@ def train(
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}.")
     cfg = load_recipe(recipe, scale, overrides)
+    check_schedule(cfg["schedule"], cfg["optimizer"]["lr"])
     resolve_device(device)
     from reid.data.datasets import DATASETS
 

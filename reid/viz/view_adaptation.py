@@ -235,7 +235,10 @@ class ToyRun:
     history: list[dict] = field(default_factory=list)
 
 
-def view_statistics(f_s: torch.Tensor, f_t: torch.Tensor, pid_s: torch.Tensor, pid_t: torch.Tensor, *, k: int = 5) -> dict:
+def view_statistics(
+    f_s: torch.Tensor, f_t: torch.Tensor, pid_s: torch.Tensor, pid_t: torch.Tensor, *, k: int = 5,
+    other_identities: bool = False,
+) -> dict:
     """How separated the two views are, and how well identities match across them.
 
     * ``knn_view_acc``: for each point, the share of its ``k`` nearest neighbours (both views
@@ -243,16 +246,30 @@ def view_statistics(f_s: torch.Tensor, f_t: torch.Tensor, pid_s: torch.Tensor, p
       mixed, 100 = they are apart. A discriminator-free measure of what Dd tries to detect.
     * ``mean_gap``: distance between the two views' means over the pooled feature spread.
     * ``rank1``: cross-view rank-1 (%), probes ``f_s`` against the gallery ``f_t`` (library metric).
+
+    When the views have different sizes (a query set against a 5x larger gallery), the larger one
+    is subsampled to the size of the smaller (evenly spaced, deterministic) for the kNN and gap
+    measures, so that 50 % stays the "mixed" value; rank-1 uses all of them.
+    ``other_identities=True`` counts only neighbours of *other* identities: on real data several
+    images of one person under one camera are near-duplicates, which would make any two views
+    look separable.
     """
+    ranks = rank_metrics(pairwise_distance(f_s, f_t), pid_s.numpy(), pid_t.numpy(),
+                         np.zeros(len(f_s), int), np.ones(len(f_t), int), max_rank=1)
+    n = min(len(f_s), len(f_t))
+    keep_s = torch.linspace(0, len(f_s) - 1, n).round().long()
+    keep_t = torch.linspace(0, len(f_t) - 1, n).round().long()
+    f_s, f_t = f_s[keep_s], f_t[keep_t]
     f = torch.cat([f_s, f_t])
     view = torch.cat([torch.zeros(len(f_s)), torch.ones(len(f_t))])
     dist = torch.cdist(f, f).fill_diagonal_(float("inf"))
+    if other_identities:
+        pid = torch.cat([pid_s[keep_s], pid_t[keep_t]])
+        dist = dist.masked_fill(pid[:, None] == pid[None, :], float("inf"))
     nn_idx = dist.topk(k, largest=False).indices
     knn = (view[nn_idx] == view[:, None]).double().mean()
     spread = f.std(dim=0).norm().clamp(min=1e-12)
     gap = (f_s.mean(0) - f_t.mean(0)).norm() / spread
-    ranks = rank_metrics(pairwise_distance(f_s, f_t), pid_s.numpy(), pid_t.numpy(),
-                         np.zeros(len(f_s), int), np.ones(len(f_t), int), max_rank=1)
     return {"knn_view_acc": float(100 * knn), "mean_gap": float(gap), "rank1": float(100 * ranks.rank1),
             "spread": float(spread)}
 
