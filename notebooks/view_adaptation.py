@@ -13,7 +13,7 @@
 #     name: python3
 # ---
 
-# %% [markdown] papermill={"duration": 0.007868, "end_time": "2026-11-21T09:41:41.512540+00:00", "exception": false, "start_time": "2026-11-21T09:41:41.504672+00:00", "status": "completed"}
+# %% [markdown]
 # # Cross-entropy adversarial view adaptation (paper 003)
 #
 # Wu, Hong, Wang and Wang, *Cross-Entropy Adversarial View Adaptation for Person
@@ -31,7 +31,7 @@
 # a 2-D toy of the adversarial game, training runs of the paper's variants, and our numbers next
 # to the paper's.
 
-# %% papermill={"duration": 1.691595, "end_time": "2026-11-21T09:41:43.209657+00:00", "exception": false, "start_time": "2026-11-21T09:41:41.518062+00:00", "status": "completed"}
+# %%
 import warnings
 
 import matplotlib.pyplot as plt
@@ -44,7 +44,7 @@ from reid.papers import load_table
 warnings.filterwarnings("ignore", category=FutureWarning)
 torch.set_printoptions(precision=4)
 
-# %% [markdown] papermill={"duration": 0.003083, "end_time": "2026-11-21T09:41:43.216040+00:00", "exception": false, "start_time": "2026-11-21T09:41:43.212957+00:00", "status": "completed"}
+# %% [markdown]
 # ## 1. Claims
 #
 # The paper claims that
@@ -60,12 +60,12 @@ torch.set_printoptions(precision=4)
 # The headline table for the dataset our default runs imitate (Market-1501, Table IV; "Ours" =
 # Eq. 2, "Ours\*" = with the adaptive weights) and the architecture ablation (Table VI):
 
-# %% papermill={"duration": 0.014137, "end_time": "2026-11-21T09:41:43.233855+00:00", "exception": false, "start_time": "2026-11-21T09:41:43.219718+00:00", "status": "completed"}
+# %%
 table4 = load_table("003", "Table IV")
 display(table4)
 display(load_table("003", "Table VI"))
 
-# %% [markdown] papermill={"duration": 0.00279, "end_time": "2026-11-21T09:41:43.241931+00:00", "exception": false, "start_time": "2026-11-21T09:41:43.239141+00:00", "status": "completed"}
+# %% [markdown]
 # ## 2. Derivation
 #
 # ### The players
@@ -179,7 +179,7 @@ display(load_table("003", "Table VI"))
 # | $D_d$ hidden width, optimiser | not given | 512; SGD with momentum 0.9 |
 # | batch | "SP batches" (MTMCT), 128 images | P identities × S images, half per view; every probe × gallery pair of the batch |
 
-# %% [markdown] papermill={"duration": 0.00258, "end_time": "2026-11-21T09:41:43.247254+00:00", "exception": false, "start_time": "2026-11-21T09:41:43.244674+00:00", "status": "completed"}
+# %% [markdown]
 # ## 3. Gradient audit
 #
 # The paper prints no gradient, so the audit compares the closed forms of the derivation
@@ -188,7 +188,7 @@ display(load_table("003", "Table VI"))
 # gradients of Eq. 2 and of Eq. 5–6 with respect to the $D_s$ logits and the distances, and the
 # chain rule down to the two mappings' features.
 
-# %% papermill={"duration": 0.083062, "end_time": "2026-11-21T09:41:43.333089+00:00", "exception": false, "start_time": "2026-11-21T09:41:43.250027+00:00", "status": "completed"}
+# %%
 from reid.losses import SimilarityDiscriminatorLoss, ViewConfusionLoss, ViewDiscriminatorLoss
 from reid.metrics.distance import euclidean
 from reid.viz import make_table
@@ -235,11 +235,11 @@ for name, adaptive in (("Eq. 2 (read)", False), ("Eq. 5–6 (read, normalised we
         assert err < 1e-10, (name, what, err)
 display(make_table(rows, title="Gradient audit, paper 003 (float64, random inputs)"))
 
-# %% [markdown] papermill={"duration": 0.002985, "end_time": "2026-11-21T09:41:43.341571+00:00", "exception": false, "start_time": "2026-11-21T09:41:43.338586+00:00", "status": "completed"}
+# %% [markdown]
 # Eq. 6 as printed against the normalised weights, on the same 6 × 6 distance matrix: each row's
 # positive weights sum to 1 either way; the printed soft-min weights of the negatives do not.
 
-# %% papermill={"duration": 0.036335, "end_time": "2026-11-21T09:41:43.380866+00:00", "exception": false, "start_time": "2026-11-21T09:41:43.344531+00:00", "status": "completed"}
+# %%
 from reid.losses.view_adaptation import adaptive_weights
 
 d = euclidean(f_s, f_t)
@@ -254,13 +254,13 @@ display(make_table(
 assert torch.allclose(w_n.sum(1), torch.ones(6, dtype=torch.float64))
 assert bool((w_n_printed.sum(1) < 0.5).all())
 
-# %% [markdown] papermill={"duration": 0.002924, "end_time": "2026-11-21T09:41:43.387094+00:00", "exception": false, "start_time": "2026-11-21T09:41:43.384170+00:00", "status": "completed"}
+# %% [markdown]
 # What the adaptive negative term does to each negative pair (sign of $\partial\ell/\partial d$:
 # negative = gradient descent pushes the pair apart, positive = pulls it together), on the same
 # batch: with Eq. 2 every negative inside the margin is pushed apart; with Eq. 5–6 the weight
 # inside the hinge changes the picture for the negatives beyond $d = 1$.
 
-# %% papermill={"duration": 0.02733, "end_time": "2026-11-21T09:41:43.417522+00:00", "exception": false, "start_time": "2026-11-21T09:41:43.390192+00:00", "status": "completed"}
+# %%
 neg = ~same
 for name, adaptive in (("Eq. 2 (read)", False), ("Eq. 5–6 (read)", True)):
     _, g_d = va.similarity_grads(logits, d, same, adaptive=adaptive)
@@ -269,7 +269,7 @@ for name, adaptive in (("Eq. 2 (read)", False), ("Eq. 5–6 (read)", True)):
           f"with d > 1 pushed apart {int((g_d[far] < 0).sum())}/{int(far.sum())}, "
           f"pulled together {int((g_d[far] > 0).sum())}/{int(far.sum())}")
 
-# %% [markdown] papermill={"duration": 0.00298, "end_time": "2026-11-21T09:41:43.423855+00:00", "exception": false, "start_time": "2026-11-21T09:41:43.420875+00:00", "status": "completed"}
+# %% [markdown]
 # ## 4. Mechanism: view confusion in 2-D
 #
 # A toy of Algorithm 1. Six identities sit at random points of the plane; the probe view sees them
@@ -284,7 +284,7 @@ for name, adaptive in (("Eq. 2 (read)", False), ("Eq. 5–6 (read)", True)):
 # each point's 5 nearest neighbours that come from its own view; 50 % = the views are mixed), the
 # cross-view rank-1 over all six identities, and $D_d$'s mean output on each view.
 
-# %% papermill={"duration": 3.432698, "end_time": "2026-11-21T09:41:46.859544+00:00", "exception": false, "start_time": "2026-11-21T09:41:43.426846+00:00", "status": "completed"}
+# %%
 toy = va.two_view_toy(num_ids=6, per_view=6, labelled_ids=2, seed=0)
 toy_runs = [
     va.simulate(toy, confusion=False, similarity=True, steps=300),
@@ -298,16 +298,16 @@ plt.show()
 display(make_table(va.toy_table_rows(toy_runs), title="Toy after 300 steps (seed 0)",
                    formats={"mean_gap": "{:.2f}", "spread": "{:.2f}", "Dd(source)": "{:.2f}", "Dd(target)": "{:.2f}"}))
 
-# %% [markdown] papermill={"duration": 0.0035, "end_time": "2026-11-21T09:41:46.867714+00:00", "exception": false, "start_time": "2026-11-21T09:41:46.864214+00:00", "status": "completed"}
+# %% [markdown]
 # The same three settings on four toy draws (seeds 0–3):
 
-# %% papermill={"duration": 6.686721, "end_time": "2026-11-21T09:41:53.558199+00:00", "exception": false, "start_time": "2026-11-21T09:41:46.871478+00:00", "status": "completed"}
+# %%
 settings = {"similarity": {"confusion": False}, "confusion + similarity": {}, "confusion": {"similarity": False}}
 sweep = va.seed_sweep(range(4), settings, steps=300, labelled_ids=2)
 display(make_table(sweep, title="Toy, end of training, four data seeds", formats={"Dd gap": "{:.2f}", "rank1": "{:.0f}",
                                                                                  "knn_view_acc": "{:.0f}"}))
 
-# %% [markdown] papermill={"duration": 0.003714, "end_time": "2026-11-21T09:41:53.566702+00:00", "exception": false, "start_time": "2026-11-21T09:41:53.562988+00:00", "status": "completed"}
+# %% [markdown]
 # What the toy shows:
 #
 # * **Confusion + similarity makes the views indistinguishable.** With the view confusion the kNN
@@ -321,7 +321,7 @@ display(make_table(sweep, title="Toy, end of training, four data seeds", formats
 # * **Confusion alone does not settle.** Without the similarity term both mappings chase a moving
 #   discriminator and the game cycles (the orange curves); nothing anchors the common space.
 
-# %% [markdown] papermill={"duration": 0.003637, "end_time": "2026-11-21T09:41:53.574309+00:00", "exception": false, "start_time": "2026-11-21T09:41:53.570672+00:00", "status": "completed"}
+# %% [markdown]
 # ## 5. Training
 #
 # The parameters below are the book build's defaults: SynthReID at the recipe's **smoke** scale
@@ -340,7 +340,7 @@ display(make_table(sweep, title="Toy, end of training, four data seeds", formats
 # the torchvision cache for VGG-16; VGG-M has no torchvision weights, see the recipe).
 # `similarity_epochs` is the length of stage 1 (Algorithm 1, line 4); `None` keeps the recipe's.
 
-# %% papermill={"duration": 0.010147, "end_time": "2026-11-21T09:41:53.588114+00:00", "exception": false, "start_time": "2026-11-21T09:41:53.577967+00:00", "status": "completed"} tags=["parameters"]
+# %% tags=["parameters"]
 dataset = "synthreid"
 data_root = None
 scale = "smoke"
@@ -352,7 +352,7 @@ seed = 0
 out_dir = "../runs/view_adaptation"
 variants = ["adaptive", "plain", "adaptive_no_confusion"]
 
-# %% papermill={"duration": 65.388526, "end_time": "2026-11-21T09:42:58.980731+00:00", "exception": false, "start_time": "2026-11-21T09:41:53.592205+00:00", "status": "completed"}
+# %%
 # NBVAL_IGNORE_OUTPUT
 import time
 from pathlib import Path
@@ -379,14 +379,14 @@ for variant in variants:
     seconds[variant] = time.perf_counter() - start
     print(f"{variant:>22}: {seconds[variant]:5.1f} s -> {runs[variant]}")
 
-# %% [markdown] papermill={"duration": 0.010609, "end_time": "2026-11-21T09:42:58.996579+00:00", "exception": false, "start_time": "2026-11-21T09:42:58.985970+00:00", "status": "completed"}
+# %% [markdown]
 # ## 6. Results
 #
 # Every number below is read from the runs' `results.json`, `log.jsonl` and `features.pt`. Our
 # rows come from SynthReID at smoke scale on the CPU; the paper's rows are Market-1501 (Table IV).
 # Compare the ordering of the variants and the gaps, never the absolute values.
 
-# %% papermill={"duration": 0.060633, "end_time": "2026-11-21T09:42:59.065673+00:00", "exception": false, "start_time": "2026-11-21T09:42:59.005040+00:00", "status": "completed"}
+# %%
 from reid.viz import compare_with_paper, load_log, load_results, run_label
 from reid.viz.run_features import load_run_features, run_distance, run_rank_metrics, run_records
 
@@ -403,12 +403,12 @@ print("resolved smoke recipe:", {"model": {k: cfg["model"][k] for k in ("ms", "m
                                  "sampler": cfg["sampler"], "epochs": cfg["train"]["epochs"],
                                  "similarity_epochs": cfg["loss"]["similarity_epochs"]})
 
-# %% [markdown] papermill={"duration": 0.00435, "end_time": "2026-11-21T09:42:59.081005+00:00", "exception": false, "start_time": "2026-11-21T09:42:59.076655+00:00", "status": "completed"}
+# %% [markdown]
 # The paper's ablations at the scale we ran: the adaptive weights ("Ours\*" − "Ours"; Tables II–V
 # give it for every dataset) and the view confusion (our own ablation: the paper has no row
 # without it).
 
-# %% papermill={"duration": 0.019175, "end_time": "2026-11-21T09:42:59.104400+00:00", "exception": false, "start_time": "2026-11-21T09:42:59.085225+00:00", "status": "completed"}
+# %%
 gaps = []
 paper_r1, paper_map = table4.value("Ours*", "R1") - table4.value("Ours", "R1"), table4.value("Ours*", "mAP") - table4.value("Ours", "mAP")
 for name, a, b, paper in (("adaptive weights: Ours* − Ours", "adaptive", "plain", (paper_r1, paper_map)),
@@ -420,14 +420,20 @@ for name, a, b, paper in (("adaptive weights: Ours* − Ours", "adaptive", "plai
 display(make_table(gaps, title=f"Ablations in percentage points; ours: {label}, one seed",
                    note="One smoke-scale seed: differences of a few points are within seed-to-seed noise at this scale."))
 
-# %% [markdown] papermill={"duration": 0.005967, "end_time": "2026-11-21T09:42:59.120567+00:00", "exception": false, "start_time": "2026-11-21T09:42:59.114600+00:00", "status": "completed"}
+# %% [markdown]
+# At smoke scale neither the adaptive weights nor the view confusion shows the paper's gain: with
+# one seed and a few minutes of training from scratch the differences between the three variants
+# are within noise. The next two views of the runs show how much the adversarial stage had to act
+# on.
+
+# %% [markdown]
 # ### The adversarial stage in the training logs
 #
 # Per epoch: the view discriminator's loss (Eq. 1; $2\log 2\approx1.386$ when it cannot tell the
 # views apart) and the view-confusion loss of the mappings (Eq. 3; minimum $2\log 2$). Stage 1
 # epochs have neither.
 
-# %% papermill={"duration": 0.216545, "end_time": "2026-11-21T09:42:59.345047+00:00", "exception": false, "start_time": "2026-11-21T09:42:59.128502+00:00", "status": "completed"}
+# %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2))
 for v in variants:
     log = [r for r in load_log(runs[v]) if "view_discriminator" in r]
@@ -442,7 +448,7 @@ for ax, name in zip(axes, ("Dd loss (Eq. 1)", "view confusion (Eq. 3)")):
 axes[0].legend(fontsize="small")
 plt.show()
 
-# %% [markdown] papermill={"duration": 0.006451, "end_time": "2026-11-21T09:42:59.356675+00:00", "exception": false, "start_time": "2026-11-21T09:42:59.350224+00:00", "status": "completed"}
+# %% [markdown]
 # ### How far apart are the two views in the trained space?
 #
 # The toy's measures on the real embeddings: query images mapped by $M_s$ against gallery images
@@ -451,7 +457,7 @@ plt.show()
 # near-duplicates; 50 % = the two mappings' outputs are mixed. Read it next to the $D_d$ loss above:
 # a discriminator at $2\log 2$ says only that *this* $D_d$ cannot tell the views apart.
 
-# %% papermill={"duration": 0.046186, "end_time": "2026-11-21T09:42:59.414825+00:00", "exception": false, "start_time": "2026-11-21T09:42:59.368639+00:00", "status": "completed"}
+# %%
 rows = []
 for v in variants:
     f = features[v]
@@ -460,20 +466,28 @@ for v in variants:
                  "mean gap / spread": stats["mean_gap"], "rank1": 100 * ranked[v].rank1, "mAP": 100 * ranked[v].mAP})
 display(make_table(rows, title=f"View separation of the embeddings, {label}", formats={"mean gap / spread": "{:.2f}"}))
 
-# %% [markdown] papermill={"duration": 0.011385, "end_time": "2026-11-21T09:42:59.432552+00:00", "exception": false, "start_time": "2026-11-21T09:42:59.421167+00:00", "status": "completed"}
+# %% [markdown]
+# In all three variants the outputs of the two mappings stay clearly separable by the kNN test,
+# while $D_d$'s loss stays close to $2\log 2$ during stage 2: after a few epochs of alternating
+# updates it is the discriminator (a two-layer MLP trained on one batch at a time) that cannot yet
+# tell the views apart, not the mappings that have made them indistinguishable. The toy of
+# section 4 shows what the game does when it has time to settle; the full-scale run is the test of
+# the paper's claim.
+
+# %% [markdown]
 # ### CMC curves, embeddings and ranked lists
 
-# %% papermill={"duration": 0.172427, "end_time": "2026-11-21T09:42:59.612998+00:00", "exception": false, "start_time": "2026-11-21T09:42:59.440571+00:00", "status": "completed"}
+# %%
 from reid.viz import plot_cmc, plot_tsne, show_ranked_lists
 
 plot_cmc({PAPER_ROW[v]: ranked[v] for v in variants}, title=f"CMC, {label}")
 plt.show()
 
-# %% [markdown] papermill={"duration": 0.004569, "end_time": "2026-11-21T09:42:59.627238+00:00", "exception": false, "start_time": "2026-11-21T09:42:59.622669+00:00", "status": "completed"}
+# %% [markdown]
 # Query (mapped by $M_s$) and gallery (mapped by $M_t$) embeddings in one t-SNE, with and without
 # the view confusion: colour = identity, marker = camera.
 
-# %% papermill={"duration": 2.867636, "end_time": "2026-11-21T09:43:02.499218+00:00", "exception": false, "start_time": "2026-11-21T09:42:59.631582+00:00", "status": "completed"}
+# %%
 main = variants[0]
 shown = [v for v in (main, "adaptive_no_confusion") if v in variants]
 fig, axes = plt.subplots(1, len(shown), figsize=(5.5 * len(shown), 4.5), squeeze=False)
@@ -484,18 +498,18 @@ for ax, v in zip(axes[0], shown):
               title=f"{PAPER_ROW[v]}: query (Ms) + gallery (Mt), t-SNE")
 plt.show()
 
-# %% papermill={"duration": 0.96445, "end_time": "2026-11-21T09:43:03.469078+00:00", "exception": false, "start_time": "2026-11-21T09:43:02.504628+00:00", "status": "completed"}
+# %%
 show_ranked_lists(run_records(features[main], "query"), run_records(features[main], "gallery"), distances[main], k=10,
                   num_queries=3,
                   title=f"{PAPER_ROW[main]}: top-10, {label}")
 plt.show()
 
-# %% [markdown] papermill={"duration": 0.017023, "end_time": "2026-11-21T09:43:03.510309+00:00", "exception": false, "start_time": "2026-11-21T09:43:03.493286+00:00", "status": "completed"}
+# %% [markdown]
 # ### Provenance
 #
 # Hardware, software versions and timings of the runs above (volatile, not checked by CI).
 
-# %% papermill={"duration": 0.022971, "end_time": "2026-11-21T09:43:03.545296+00:00", "exception": false, "start_time": "2026-11-21T09:43:03.522325+00:00", "status": "completed"}
+# %%
 # NBVAL_IGNORE_OUTPUT
 r = results[variants[0]]
 print(label, "| seed", r["seed"], "| epochs", r["epochs"], "| iterations", r["iterations"])

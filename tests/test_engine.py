@@ -101,6 +101,9 @@ def test_results_json_carries_provenance(tiny_root, tmp_path):
     assert r["hardware"]["cpu_cores"] >= 1 and "cpu" in r["hardware"] and "gpu" in r["hardware"]
     assert r["timings"]["train_images_per_second"] > 0 and r["epochs"] == 2
     assert r["final_log"]["epoch"] == 2 and "attr" in r["final_log"]  # the attribute-head loss
+    feats = torch.load(run_dir / "features.pt", weights_only=False)  # Sec. 4.2: retrieval on f_theta_id
+    assert feats["feature"] == "id_features" and feats["query"].shape[1] == 128 - 27 * 2
+    assert r["metrics"]["metric"] == "cosine"
     mq = evaluate(run_dir, protocol="market_mq")
     assert mq["protocol"] == "market_mq" and (run_dir / "eval-market_mq.json").is_file()
     rr = evaluate(run_dir, rerank=True)
@@ -181,3 +184,20 @@ def test_errors_come_before_any_work(tiny_root, tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="not a finished run"):
         evaluate(tmp_path / "nowhere")
     assert not (tmp_path / "a").exists()
+
+
+def test_paper000_new_layers_get_ten_times_the_learning_rate(tiny_root, tmp_path):
+    from reid.engine import Trainer
+    from reid.engine.data import load_training_data
+    from reid.recipes import load_recipe
+
+    cfg = load_recipe("smc_ecd", "smoke", {**COMMON, **TINY["smc_ecd"]})
+    trainer = Trainer(cfg, load_training_data(cfg, "synthreid", tiny_root), tmp_path, progress=False)
+    trainer._set_lr()
+    groups = trainer.optimizers["main"].param_groups
+    fc8 = {id(trainer.model.classifier.weight), id(trainer.model.classifier.bias)}
+    lr = cfg["optimizer"]["lr"]
+    for group in groups:
+        is_new = {id(p) for p in group["params"]} <= fc8
+        assert group["lr"] == pytest.approx(lr * (cfg["optimizer"]["new_layer_lr_mult"] if is_new else 1.0))
+    assert trainer.objective.loss.centers.centers.shape[:2] == (8, 4)  # identities x cameras sub-centres

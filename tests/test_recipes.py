@@ -116,3 +116,22 @@ def test_other_bad_inputs():
         load_recipe("adaptive_margin", overrides={"input.height": 230})
     with pytest.raises(ConfigError, match="overrides must be a dict"):
         load_recipe("smc_ecd", overrides=["loss.lam=1"])
+
+
+def test_learning_rate_schedules_follow_the_papers():
+    from reid.engine.schedule import check_schedule, lr_factor
+
+    s000 = load_recipe("smc_ecd", "full")["schedule"]  # x0.1 every 9000 iterations
+    assert [lr_factor(s000, 1e-3, 0, it) for it in (0, 8999, 9000, 14999)] == pytest.approx([1, 1, 0.1, 0.1])
+    s002 = load_recipe("support_neighbor", "full")["schedule"]  # 2e-4 until epoch 75, then 0.001^(...)
+    assert lr_factor(s002, 2e-4, 74, 0) == 1.0 and lr_factor(s002, 2e-4, 800, 0) == pytest.approx(1e-3)
+    assert lr_factor(s002, 2e-4, 437, 0) == pytest.approx(0.001 ** ((437 - 75) / 725))
+    s003 = load_recipe("view_adaptation", "full")["schedule"]  # /10 every 10 epochs
+    assert [lr_factor(s003, 1e-3, e, 0) for e in (0, 9, 10, 25)] == pytest.approx([1, 1, 0.1, 0.01])
+    s004 = load_recipe("joint_am_triplet", "full")["schedule"]  # 1e-5 -> 1e-3 over 20 epochs; x0.1 at 90, 130
+    lrs = [1e-3 * lr_factor(s004, 1e-3, e, 0) for e in (0, 10, 20, 89, 90, 129, 130, 149)]
+    assert lrs == pytest.approx([1e-5, 1e-5 + 0.5 * (1e-3 - 1e-5), 1e-3, 1e-3, 1e-4, 1e-4, 1e-5, 1e-5])
+    with pytest.raises(ConfigError, match="schedule.milestones"):
+        check_schedule({**s004, "milestones": [130, 90]}, 1e-3)
+    with pytest.raises(ConfigError, match="schedule.end must be > schedule.start"):
+        check_schedule({**s002, "start": 900}, 2e-4)

@@ -22,8 +22,12 @@ PROTOCOLS = ("market_sq", "market_mq", "single_shot")
 
 
 @torch.no_grad()
-def extract_features(model, loader, *, device: torch.device, autocast=nullcontext, view=None, channels_last=False):
-    """Embed every image of ``loader`` (in order); returns a float32 CPU tensor ``(N, D)``."""
+def extract_features(model, loader, *, device: torch.device, autocast=nullcontext, view=None, channels_last=False,
+                     feature: str = "features"):
+    """Embed every image of ``loader`` (in order); returns a float32 CPU tensor ``(N, D)``.
+
+    ``feature`` names the :class:`~reid.models.heads.ModelOutput` field to keep (``features``, or
+    ``id_features`` for paper 004's full model)."""
     model.eval()
     chunks = []
     for images, *_ in loader:
@@ -32,7 +36,7 @@ def extract_features(model, loader, *, device: torch.device, autocast=nullcontex
             images = images.contiguous(memory_format=torch.channels_last)
         with autocast():
             out = model(images) if view is None else model(images, view)
-        chunks.append(out.features.float().cpu())
+        chunks.append(getattr(out, feature).float().cpu())
     return torch.cat(chunks) if chunks else torch.zeros(0, 0)
 
 

@@ -74,6 +74,8 @@ class Objective(nn.Module):
 
     #: recipe ``loss.name`` values this objective understands
     variants: tuple[str, ...] = ()
+    #: the :class:`~reid.models.heads.ModelOutput` field retrieval ranks with
+    eval_feature: str = "features"
 
     def __init__(self, cfg: dict, info: DataInfo) -> None:
         super().__init__()
@@ -275,7 +277,9 @@ class JointObjective(Objective):
     """Paper 004, Eq. 6 / Eq. 7 through :func:`reid.losses.angular_margin.joint_loss`.
 
     ``loss.name`` is a Table 3 row (``AM0, AM, BH, AM0BH, AMBH, AM0BH1, AM0BHsp``) or the full
-    model ``AM0BH_Attr`` (identity part + M attribute slices of Q features, Sec. 4.1).
+    model ``AM0BH_Attr`` (identity part + M attribute slices of Q features, Sec. 4.1). Retrieval
+    uses the l2-normalised embedding with cosine similarity, and only its identity part
+    ``f_theta_id`` for the full model (Sec. 4.2).
     """
 
     variants = ("AM0", "AM", "BH", "AM0BH", "AMBH", "AM0BH1", "AM0BHsp", "AM0BH_Attr")
@@ -283,6 +287,11 @@ class JointObjective(Objective):
     @property
     def with_attributes(self) -> bool:
         return self.loss_cfg["name"].endswith("_Attr")
+
+    @property
+    def eval_feature(self) -> str:
+        # Sec. 4.2: "theta is actually theta_id when the network has been trained with the full model (7)"
+        return "id_features" if self.with_attributes else "features"
 
     def model_options(self) -> dict:
         if not self.with_attributes:

@@ -321,12 +321,13 @@ class Trainer:
             loader = build_eval_loader(self.cfg, records, device=self.device)
             feats[split] = extract_features(
                 self.model, loader, device=self.device, autocast=self.autocast,
-                view=view if asym else None, channels_last=self.channels_last,
+                view=view if asym else None, channels_last=self.channels_last, feature=self.objective.eval_feature,
             )  # fmt: skip
             feats[f"{split}_pids"] = torch.tensor([r.pid for r in records])
             feats[f"{split}_camids"] = torch.tensor([r.camid for r in records])
             feats[f"{split}_paths"] = [str(r.path) for r in records]
         feats["metric"], feats["normalize"] = self.cfg["eval"]["metric"], self.cfg["eval"]["normalize"]
+        feats["feature"] = self.objective.eval_feature
         ckpt.save_atomic(feats, self.run_dir / "features.pt")
         return metrics_from_features(feats, metric=self.cfg["eval"]["metric"], normalize=self.cfg["eval"]["normalize"])
 
