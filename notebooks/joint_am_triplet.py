@@ -404,9 +404,9 @@ display(make_table(gaps, title=f"Table 3 as differences (percentage points); pap
 # How to read the smoke-scale rows: a narrow network trained from scratch for a few minutes on 50
 # synthetic identities is a different regime from an ImageNet-pretrained ResNet-50 trained for 150
 # epochs. In this run the normalised softmax alone (AM0, $s = 30$ over 50 classes, random
-# features at the start) lags far behind every variant with the triplet term, which acts directly
-# on the distances within the batch; adding the triplet to AM0 helps, as in the paper, but the
-# triplet alone is about as good as the joint losses here, unlike in the paper. Whether the joint
+# features at the start) lags behind the variants with the triplet term, which acts directly on
+# the distances within the batch; adding the triplet to AM0 helps, as in the paper, but the
+# triplet alone is roughly on a par with the joint losses here, unlike in the paper. Whether the joint
 # loss beats both of its parts, and whether the margin becomes unnecessary, is what the
 # full-scale run (one command, above) tests; the smoke run shows that every variant trains end to
 # end and puts the paper's comparison in the same table.

@@ -421,9 +421,9 @@ display(make_table(gaps, title=f"Ablations in percentage points; ours: {label}, 
                    note="One smoke-scale seed: differences of a few points are within seed-to-seed noise at this scale."))
 
 # %% [markdown]
-# At smoke scale neither the adaptive weights nor the view confusion shows the paper's gain: with
-# one seed and a few minutes of training from scratch the differences between the three variants
-# are within noise. The next two views of the runs show how much the adversarial stage had to act
+# At smoke scale the three variants differ by a few points at most: with one seed and a few
+# minutes of training from scratch that is within noise, so neither the adaptive weights nor the
+# view confusion can be said to show (or refute) the paper's gain here. The next two views of the runs show how much the adversarial stage had to act
 # on.
 
 # %% [markdown]
