@@ -13,14 +13,15 @@
 #     name: python3
 # ---
 
-# %% [markdown]
+# %% [markdown] papermill={"duration": 0.00379, "end_time": "2026-11-21T09:45:50.136394+00:00", "exception": false, "start_time": "2026-11-21T09:45:50.132604+00:00", "status": "completed"}
 # # Five losses, one benchmark
 #
 # Each of the five papers compares its loss with baselines *inside its own setup*: its own
 # backbone (ResNet-50 pool5, a part-based CNN, VGG mappings, ResNet-50 with a BN neck), its own
-# input size, sampler, schedule, datasets and evaluation code, and a single run per number. So
-# the papers' tables cannot tell us how the five losses compare with each other, nor how much of
-# a reported gap is seed noise. This chapter makes the comparison none of the papers makes:
+# input size, sampler, schedule, datasets and evaluation code, and (except paper 004, which
+# repeats every evaluation ten times and reports standard deviations) a single run per number.
+# So the papers' tables cannot tell us how the five losses compare with each other, nor how much
+# of a reported gap is seed noise. This chapter makes the comparison none of the papers makes:
 #
 # - **one backbone** for every loss (the small CPU ResNet by default; paper 003's two unshared
 #   view mappings are two copies of it),
@@ -44,7 +45,7 @@
 # Market-1501-sized setting, longer training) is one papermill call away; see the end.
 # ```
 
-# %% tags=["parameters"]
+# %% papermill={"duration": 0.01839, "end_time": "2026-11-21T09:45:50.158547+00:00", "exception": false, "start_time": "2026-11-21T09:45:50.140157+00:00", "status": "completed"} tags=["parameters"]
 dataset = "synthreid"
 data_root = None
 scale = "smoke"
@@ -55,17 +56,22 @@ seed = 0  # the first seed; the runs use seed, seed + 1, ..., seed + num_seeds -
 num_seeds = 3
 out_dir = "../runs/benchmark"
 
-# %%
+# %% papermill={"duration": 2.39488, "end_time": "2026-11-21T09:45:52.554989+00:00", "exception": false, "start_time": "2026-11-21T09:45:50.160109+00:00", "status": "completed"}
 # %matplotlib inline
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import torch
 
 from reid.engine import train
 from reid.viz import load_results, make_table, plot_cmc, plot_seed_spread, run_label
 
-# %% [markdown]
+# One intra-op thread: bit-identical results on any machine (CI re-runs this notebook and
+# compares every printed number), and no slowdown from two threads contending for two cores.
+torch.set_num_threads(1)
+
+# %% [markdown] papermill={"duration": 0.003361, "end_time": "2026-11-21T09:45:52.560371+00:00", "exception": false, "start_time": "2026-11-21T09:45:52.557010+00:00", "status": "completed"}
 # ## The contenders
 #
 # Each loss is trained with its chapter's recipe (`reid/recipes/<chapter>.yaml`) at the chosen
@@ -84,7 +90,7 @@ from reid.viz import load_results, make_table, plot_cmc, plot_seed_spread, run_l
 # format (P×K identity batches, anchor-based pair batches, cross-view pairs, or plain shuffled
 # batches), so the number of optimisation steps per epoch differs a little between losses.
 
-# %%
+# %% papermill={"duration": 0.01156, "end_time": "2026-11-21T09:45:52.575766+00:00", "exception": false, "start_time": "2026-11-21T09:45:52.564206+00:00", "status": "completed"}
 full = scale == "full"
 height, width = (256, 128) if full else (64, 32)
 n_epochs = epochs if epochs is not None else (60 if full else 3)
@@ -126,13 +132,13 @@ def overrides(recipe, loss):
 print(f"backbone {backbone}, input {height}x{width}, {n_epochs} epochs per run at a constant learning rate, seeds {seeds}, "
       f"dataset {dataset}{'' if data_root is None else ' at ' + str(data_root)}, scale {scale}, device {device}")
 
-# %% [markdown]
+# %% [markdown] papermill={"duration": 0.004046, "end_time": "2026-11-21T09:45:52.588276+00:00", "exception": false, "start_time": "2026-11-21T09:45:52.584230+00:00", "status": "completed"}
 # ## Training
 #
 # Five losses × the seeds. Each call trains, evaluates, and writes its run directory
 # (`results.json`, `log.jsonl`, checkpoints, `features.pt`) under `out_dir`.
 
-# %%
+# %% papermill={"duration": 1139.236494, "end_time": "2026-11-21T10:04:51.828717+00:00", "exception": false, "start_time": "2026-11-21T09:45:52.592223+00:00", "status": "completed"}
 runs = {}
 for label, (recipe, loss) in CONTENDERS.items():
     for s in seeds:
@@ -144,14 +150,14 @@ results = {key: load_results(run) for key, run in runs.items()}
 LABEL = run_label(next(iter(results.values())))
 print(f"{len(runs)} runs finished; numbers below: {LABEL}")
 
-# %% [markdown]
+# %% [markdown] papermill={"duration": 0.003918, "end_time": "2026-11-21T10:04:51.836127+00:00", "exception": false, "start_time": "2026-11-21T10:04:51.832209+00:00", "status": "completed"}
 # ## Results
 #
 # Market-1501 single-query protocol on the SynthReID test split (query against the gallery with
 # distractors and junk), mAP with the step definition (the trapezoid definition of the official
 # Market-1501 code is in the last column; see {doc}`data_and_evaluation`).
 
-# %%
+# %% papermill={"duration": 0.014543, "end_time": "2026-11-21T10:04:51.852791+00:00", "exception": false, "start_time": "2026-11-21T10:04:51.838248+00:00", "status": "completed"}
 rows, per_seed = [], {}
 for label in CONTENDERS:
     m = [results[label, s]["metrics"] for s in seeds]
@@ -162,14 +168,14 @@ for label in CONTENDERS:
     rows.append({"loss": label, **{f"{k} (%)": f"{v.mean():.1f} ± {sd(v):.1f}" for k, v in vals.items()}})
 make_table(rows, title=f"five losses, one backbone ({backbone}), {n_epochs} epochs, {len(seeds)} seeds: mean ± std; {LABEL}")
 
-# %%
+# %% papermill={"duration": 0.517394, "end_time": "2026-11-21T10:04:52.377455+00:00", "exception": false, "start_time": "2026-11-21T10:04:51.860061+00:00", "status": "completed"}
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
 plot_seed_spread(per_seed, ylabel="mAP (%), step AP", ax=axes[0], title=f"mAP per seed ({LABEL})")
 plot_cmc({label: runs[label, seeds[0]] for label in CONTENDERS}, max_rank=10, ax=axes[1], title=f"CMC, seed {seeds[0]}")
 plt.tight_layout()
 plt.show()
 
-# %% [markdown]
+# %% [markdown] papermill={"duration": 0.008744, "end_time": "2026-11-21T10:04:52.388495+00:00", "exception": false, "start_time": "2026-11-21T10:04:52.379751+00:00", "status": "completed"}
 # Reading the result: at this budget every model has seen the training set three times. The
 # table measures how quickly each objective starts to produce a useful embedding under identical
 # conditions, and how much that varies from seed to seed; it says nothing yet about the
@@ -182,7 +188,7 @@ plt.show()
 # How large is the seed noise compared with the gaps between losses? For each pair of losses,
 # the difference of their mean mAP and the pooled standard deviation of one run:
 
-# %%
+# %% papermill={"duration": 0.012594, "end_time": "2026-11-21T10:04:52.404888+00:00", "exception": false, "start_time": "2026-11-21T10:04:52.392294+00:00", "status": "completed"}
 labels = list(CONTENDERS)
 means = {k: per_seed[k].mean() for k in labels}
 order = sorted(labels, key=lambda k: -means[k])
@@ -193,13 +199,13 @@ make_table([{"rank": i + 1, "loss": k, "mean mAP (%)": means[k], "gap to next (p
            note=f"Pooled per-run standard deviation of mAP across seeds: {pooled:.1f} points. "
                 "Gaps smaller than about twice this are not resolved by this many seeds.")
 
-# %% [markdown]
+# %% [markdown] papermill={"duration": 0.009349, "end_time": "2026-11-21T10:04:52.416360+00:00", "exception": false, "start_time": "2026-11-21T10:04:52.407011+00:00", "status": "completed"}
 # ## Provenance
 #
 # Every number above was read from these runs' `results.json`. The environment of each run
 # (commit, versions, hardware) is listed on the {doc}`../book/reproducibility` page.
 
-# %%
+# %% papermill={"duration": 0.012485, "end_time": "2026-11-21T10:04:52.431175+00:00", "exception": false, "start_time": "2026-11-21T10:04:52.418690+00:00", "status": "completed"}
 # NBVAL_IGNORE_OUTPUT
 first = next(iter(results.values()))
 print("commit:", first["git"]["commit"][:10], "(local changes)" if first["git"]["dirty"] else "")
@@ -207,7 +213,7 @@ print("versions:", ", ".join(f"{k} {v}" for k, v in first["versions"].items()))
 print("hardware:", first["hardware"]["cpu"], f"({first['hardware']['cpu_cores']} cores, {first['hardware']['torch_threads']} threads)")
 print("train time per run (s):", {f"{k[0]} s{k[1]}": round(r["timings"]["train_seconds_this_session"], 1) for k, r in results.items()})
 
-# %% [markdown]
+# %% [markdown] papermill={"duration": 0.003135, "end_time": "2026-11-21T10:04:52.439406+00:00", "exception": false, "start_time": "2026-11-21T10:04:52.436271+00:00", "status": "completed"}
 # ## The GPU version
 #
 # ```bash
