@@ -1,6 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
+#     cell_metadata_filter: tags,-papermill,-execution
 #     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
@@ -13,7 +14,7 @@
 #     name: python3
 # ---
 
-# %% [markdown] papermill={"duration": 0.00379, "end_time": "2026-11-21T09:45:50.136394+00:00", "exception": false, "start_time": "2026-11-21T09:45:50.132604+00:00", "status": "completed"}
+# %% [markdown]
 # # Five losses, one benchmark
 #
 # Each of the five papers compares its loss with baselines *inside its own setup*: its own
@@ -37,26 +38,26 @@
 # would, on equal terms where it matters for a comparison.
 #
 # ```{important}
-# The default run is deliberately tiny so that it executes in about three minutes on two CPU
-# cores (and is re-executed by CI): a few epochs per loss on the smoke-scale SynthReID set
+# The default run is deliberately tiny so that it executes in two to three minutes on a two-core
+# CPU machine (CI re-executes it): five epochs per loss on the smoke-scale SynthReID set
 # (100 identities). At that budget the models are far from converged; the ranking of the losses
 # may change with longer training. The numbers are labelled **SynthReID (smoke scale, CPU)** and
 # are not Market-1501 numbers. The GPU version (`params/benchmark.full.yaml`: ResNet-50, the
 # Market-1501-sized setting, longer training) is one papermill call away; see the end.
 # ```
 
-# %% papermill={"duration": 0.01839, "end_time": "2026-11-21T09:45:50.158547+00:00", "exception": false, "start_time": "2026-11-21T09:45:50.140157+00:00", "status": "completed"} tags=["parameters"]
+# %% tags=["parameters"]
 dataset = "synthreid"
 data_root = None
 scale = "smoke"
 backbone = "small_resnet"  # one backbone for all five losses
-epochs = None  # None: 3 epochs at smoke scale, 60 at full scale
+epochs = None  # None: 5 epochs at smoke scale, 60 at full scale
 device = "cpu"
 seed = 0  # the first seed; the runs use seed, seed + 1, ..., seed + num_seeds - 1
 num_seeds = 3
 out_dir = "../runs/benchmark"
 
-# %% papermill={"duration": 2.39488, "end_time": "2026-11-21T09:45:52.554989+00:00", "exception": false, "start_time": "2026-11-21T09:45:50.160109+00:00", "status": "completed"}
+# %%
 # %matplotlib inline
 from pathlib import Path
 
@@ -71,7 +72,7 @@ from reid.viz import load_results, make_table, plot_cmc, plot_seed_spread, run_l
 # compares every printed number), and no slowdown from two threads contending for two cores.
 torch.set_num_threads(1)
 
-# %% [markdown] papermill={"duration": 0.003361, "end_time": "2026-11-21T09:45:52.560371+00:00", "exception": false, "start_time": "2026-11-21T09:45:52.557010+00:00", "status": "completed"}
+# %% [markdown]
 # ## The contenders
 #
 # Each loss is trained with its chapter's recipe (`reid/recipes/<chapter>.yaml`) at the chosen
@@ -90,10 +91,10 @@ torch.set_num_threads(1)
 # format (P×K identity batches, anchor-based pair batches, cross-view pairs, or plain shuffled
 # batches), so the number of optimisation steps per epoch differs a little between losses.
 
-# %% papermill={"duration": 0.01156, "end_time": "2026-11-21T09:45:52.575766+00:00", "exception": false, "start_time": "2026-11-21T09:45:52.564206+00:00", "status": "completed"}
+# %%
 full = scale == "full"
 height, width = (256, 128) if full else (64, 32)
-n_epochs = epochs if epochs is not None else (60 if full else 3)
+n_epochs = epochs if epochs is not None else (60 if full else 5)
 seeds = list(range(seed, seed + num_seeds))
 
 CONTENDERS = {  # label -> (recipe, loss variant)
@@ -132,13 +133,13 @@ def overrides(recipe, loss):
 print(f"backbone {backbone}, input {height}x{width}, {n_epochs} epochs per run at a constant learning rate, seeds {seeds}, "
       f"dataset {dataset}{'' if data_root is None else ' at ' + str(data_root)}, scale {scale}, device {device}")
 
-# %% [markdown] papermill={"duration": 0.004046, "end_time": "2026-11-21T09:45:52.588276+00:00", "exception": false, "start_time": "2026-11-21T09:45:52.584230+00:00", "status": "completed"}
+# %% [markdown]
 # ## Training
 #
 # Five losses × the seeds. Each call trains, evaluates, and writes its run directory
 # (`results.json`, `log.jsonl`, checkpoints, `features.pt`) under `out_dir`.
 
-# %% papermill={"duration": 1139.236494, "end_time": "2026-11-21T10:04:51.828717+00:00", "exception": false, "start_time": "2026-11-21T09:45:52.592223+00:00", "status": "completed"}
+# %%
 runs = {}
 for label, (recipe, loss) in CONTENDERS.items():
     for s in seeds:
@@ -150,14 +151,14 @@ results = {key: load_results(run) for key, run in runs.items()}
 LABEL = run_label(next(iter(results.values())))
 print(f"{len(runs)} runs finished; numbers below: {LABEL}")
 
-# %% [markdown] papermill={"duration": 0.003918, "end_time": "2026-11-21T10:04:51.836127+00:00", "exception": false, "start_time": "2026-11-21T10:04:51.832209+00:00", "status": "completed"}
+# %% [markdown]
 # ## Results
 #
 # Market-1501 single-query protocol on the SynthReID test split (query against the gallery with
 # distractors and junk), mAP with the step definition (the trapezoid definition of the official
 # Market-1501 code is in the last column; see {doc}`data_and_evaluation`).
 
-# %% papermill={"duration": 0.014543, "end_time": "2026-11-21T10:04:51.852791+00:00", "exception": false, "start_time": "2026-11-21T10:04:51.838248+00:00", "status": "completed"}
+# %%
 rows, per_seed = [], {}
 for label in CONTENDERS:
     m = [results[label, s]["metrics"] for s in seeds]
@@ -168,44 +169,51 @@ for label in CONTENDERS:
     rows.append({"loss": label, **{f"{k} (%)": f"{v.mean():.1f} ± {sd(v):.1f}" for k, v in vals.items()}})
 make_table(rows, title=f"five losses, one backbone ({backbone}), {n_epochs} epochs, {len(seeds)} seeds: mean ± std; {LABEL}")
 
-# %% papermill={"duration": 0.517394, "end_time": "2026-11-21T10:04:52.377455+00:00", "exception": false, "start_time": "2026-11-21T10:04:51.860061+00:00", "status": "completed"}
+# %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
 plot_seed_spread(per_seed, ylabel="mAP (%), step AP", ax=axes[0], title=f"mAP per seed ({LABEL})")
 plot_cmc({label: runs[label, seeds[0]] for label in CONTENDERS}, max_rank=10, ax=axes[1], title=f"CMC, seed {seeds[0]}")
 plt.tight_layout()
 plt.show()
 
-# %% [markdown] papermill={"duration": 0.008744, "end_time": "2026-11-21T10:04:52.388495+00:00", "exception": false, "start_time": "2026-11-21T10:04:52.379751+00:00", "status": "completed"}
-# Reading the result: at this budget every model has seen the training set three times. The
+# %% [markdown]
+# Reading the result: at this budget every model has seen the training set five times. The
 # table measures how quickly each objective starts to produce a useful embedding under identical
 # conditions, and how much that varies from seed to seed; it says nothing yet about the
-# accuracy each loss reaches when trained to convergence, which is what the papers report. In the
-# run shown, the losses that act directly on distances within each batch (paper 001's pairs,
-# paper 002's neighbours) get ahead fastest; the objectives that must first fit a classifier over
-# the training identities (papers 000 and 004) and paper 003's adversarial two-stage training
-# start more slowly.
+# accuracy each loss reaches when trained to convergence, which is what the papers report. One
+# would expect the objectives that act directly on distances within each batch (paper 001's
+# pairs, paper 002's neighbours) to start faster than those that must first fit a classifier over
+# the training identities (papers 000 and 004), and paper 003 to start slowest: its first stage
+# trains the similarity discriminator alone, and its view mappings learn from pair labels only.
+# Whether the run shown bears this out, gap by gap, is the next table's question.
 #
-# How large is the seed noise compared with the gaps between losses? For each pair of losses,
-# the difference of their mean mAP and the pooled standard deviation of one run:
+# How large is the seed noise compared with the gaps between losses? The losses ranked by mean
+# mAP, the gap to the next one, and whether that gap exceeds twice its standard error (a rough
+# two-sided 95% criterion, with the per-run spread pooled over all losses):
 
-# %% papermill={"duration": 0.012594, "end_time": "2026-11-21T10:04:52.404888+00:00", "exception": false, "start_time": "2026-11-21T10:04:52.392294+00:00", "status": "completed"}
+# %%
 labels = list(CONTENDERS)
 means = {k: per_seed[k].mean() for k in labels}
 order = sorted(labels, key=lambda k: -means[k])
 pooled = float(np.sqrt(np.mean([per_seed[k].var(ddof=1) for k in labels]))) if len(seeds) > 1 else float("nan")
-make_table([{"rank": i + 1, "loss": k, "mean mAP (%)": means[k], "gap to next (points)": (means[k] - means[order[i + 1]]) if i + 1 < len(order) else None}
-            for i, k in enumerate(order)],
-           title=f"ranking by mean mAP ({LABEL})",
-           note=f"Pooled per-run standard deviation of mAP across seeds: {pooled:.1f} points. "
-                "Gaps smaller than about twice this are not resolved by this many seeds.")
+ranking = []
+for i, k in enumerate(order):
+    gap = means[k] - means[order[i + 1]] if i + 1 < len(order) else None
+    # the standard error of a difference of two means of n runs is sd * sqrt(2 / n)
+    resolved = None if gap is None or not np.isfinite(pooled) else ("yes" if gap > 2 * pooled * np.sqrt(2 / len(seeds)) else "no")
+    ranking.append({"rank": i + 1, "loss": k, "mean mAP (%)": means[k], "gap to next (points)": gap,
+                    "gap > 2 standard errors?": resolved})
+make_table(ranking, title=f"ranking by mean mAP ({LABEL})",
+           note=f"Pooled per-run standard deviation of mAP across seeds: {pooled:.1f} points; the standard error of "
+                f"a difference of two {len(seeds)}-seed means is {pooled * np.sqrt(2 / len(seeds)):.1f} points.")
 
-# %% [markdown] papermill={"duration": 0.009349, "end_time": "2026-11-21T10:04:52.416360+00:00", "exception": false, "start_time": "2026-11-21T10:04:52.407011+00:00", "status": "completed"}
+# %% [markdown]
 # ## Provenance
 #
 # Every number above was read from these runs' `results.json`. The environment of each run
 # (commit, versions, hardware) is listed on the {doc}`../book/reproducibility` page.
 
-# %% papermill={"duration": 0.012485, "end_time": "2026-11-21T10:04:52.431175+00:00", "exception": false, "start_time": "2026-11-21T10:04:52.418690+00:00", "status": "completed"}
+# %%
 # NBVAL_IGNORE_OUTPUT
 first = next(iter(results.values()))
 print("commit:", first["git"]["commit"][:10], "(local changes)" if first["git"]["dirty"] else "")
@@ -213,7 +221,7 @@ print("versions:", ", ".join(f"{k} {v}" for k, v in first["versions"].items()))
 print("hardware:", first["hardware"]["cpu"], f"({first['hardware']['cpu_cores']} cores, {first['hardware']['torch_threads']} threads)")
 print("train time per run (s):", {f"{k[0]} s{k[1]}": round(r["timings"]["train_seconds_this_session"], 1) for k, r in results.items()})
 
-# %% [markdown] papermill={"duration": 0.003135, "end_time": "2026-11-21T10:04:52.439406+00:00", "exception": false, "start_time": "2026-11-21T10:04:52.436271+00:00", "status": "completed"}
+# %% [markdown]
 # ## The GPU version
 #
 # ```bash

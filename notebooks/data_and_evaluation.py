@@ -1,6 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
+#     cell_metadata_filter: -papermill,-execution
 #     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
@@ -13,7 +14,7 @@
 #     name: python3
 # ---
 
-# %% [markdown] papermill={"duration": 0.007577, "end_time": "2026-11-21T09:13:38.863359+00:00", "exception": false, "start_time": "2026-11-21T09:13:38.855782+00:00", "status": "completed"}
+# %% [markdown]
 # # Data and evaluation
 #
 # Every chapter of this book trains on the same data and is scored by the same code, so this
@@ -36,7 +37,7 @@
 # differences visible. All numbers below are **SynthReID (smoke scale, CPU)** numbers of these
 # pixel baselines; none of them is a Market-1501 number.
 
-# %% papermill={"duration": 0.026607, "end_time": "2026-11-21T09:13:38.898573+00:00", "exception": false, "start_time": "2026-11-21T09:13:38.871966+00:00", "status": "completed"} tags=["parameters"]
+# %% tags=["parameters"]
 dataset = "synthreid"  # the dataset evaluated in part 3 (any Market-layout dataset)
 data_root = None  # None: the cached SynthReID set (generated on first use)
 scale = "smoke"  # SynthReID size: "smoke" (100 ids) or "full" (Market-1501-sized)
@@ -44,7 +45,7 @@ device = "cpu"
 seed = 0
 out_dir = "../runs/data_and_evaluation"  # tiny real-format fixtures are written here
 
-# %% papermill={"duration": 6.027606, "end_time": "2026-11-21T09:13:44.929581+00:00", "exception": false, "start_time": "2026-11-21T09:13:38.901975+00:00", "status": "completed"}
+# %%
 # %matplotlib inline
 import json
 import shutil
@@ -86,7 +87,7 @@ def pct(x):
     return round(100 * float(x), 1)
 
 
-# %% [markdown] papermill={"duration": 0.006719, "end_time": "2026-11-21T09:13:44.944385+00:00", "exception": false, "start_time": "2026-11-21T09:13:44.937666+00:00", "status": "completed"}
+# %% [markdown]
 # ## 1. SynthReID: the embedded default dataset
 #
 # Real re-ID datasets cannot be downloaded by this project or redistributed with it, so the
@@ -108,13 +109,13 @@ def pct(x):
 # The smoke preset (100 identities, 6 cameras) is generated once and cached
 # (`$REID_DATA_HOME`, default `~/.cache/reid-book`).
 
-# %% papermill={"duration": 0.063529, "end_time": "2026-11-21T09:13:45.019771+00:00", "exception": false, "start_time": "2026-11-21T09:13:44.956242+00:00", "status": "completed"}
+# %%
 preset = {"smoke": "smoke", "full": "market"}[scale]
 synth_root = synthreid.ensure(preset, seed=seed, progress=False)
 synth = load_dataset("synthreid", synth_root)
 print(synth.format_statistics())
 
-# %% [markdown] papermill={"duration": 0.016288, "end_time": "2026-11-21T09:13:45.048469+00:00", "exception": false, "start_time": "2026-11-21T09:13:45.032181+00:00", "status": "completed"}
+# %% [markdown]
 # The statistics table counts identities, images and cameras per split, as
 # `reid data check --dataset synthreid --root DIR` prints it. The gallery holds, besides the
 # test identities' images, *distractors* (`0000`: people outside the dataset, ordinary wrong
@@ -125,11 +126,11 @@ print(synth.format_statistics())
 # never saw the person). The same person changes between cameras: viewpoint, light, colour cast,
 # resolution.
 
-# %% papermill={"duration": 0.917024, "end_time": "2026-11-21T09:13:45.973353+00:00", "exception": false, "start_time": "2026-11-21T09:13:45.056329+00:00", "status": "completed"}
+# %%
 show_identity_grid(synth.query + synth.gallery, num_ids=6, title="SynthReID: six identities across cameras")
 plt.show()
 
-# %% [markdown] papermill={"duration": 0.015067, "end_time": "2026-11-21T09:13:46.000748+00:00", "exception": false, "start_time": "2026-11-21T09:13:45.985681+00:00", "status": "completed"}
+# %% [markdown]
 # ### The viewpoint problem: same camera, different people
 #
 # Paper 000 {cite:p}`borgia2018cross` (Fig. 1) starts from an observation about real camera
@@ -139,7 +140,7 @@ plt.show()
 # everything a camera sees. The first row shows eight *different* people in one camera, the
 # second row one person in different cameras.
 
-# %% papermill={"duration": 0.72899, "end_time": "2026-11-21T09:13:46.741561+00:00", "exception": false, "start_time": "2026-11-21T09:13:46.012571+00:00", "status": "completed"}
+# %%
 cam0 = [r for r in synth.gallery if r.camid == 0 and r.pid > 0]
 one_per_person = list({r.pid: r for r in reversed(cam0)}.values())[:8]
 person = one_per_person[0].pid
@@ -149,11 +150,11 @@ plt.show()
 show_records(sorted(across, key=lambda r: r.camid), ncols=8, title=f"identity {person} in every camera that saw it")
 plt.show()
 
-# %% [markdown] papermill={"duration": 0.020077, "end_time": "2026-11-21T09:13:46.777296+00:00", "exception": false, "start_time": "2026-11-21T09:13:46.757219+00:00", "status": "completed"}
+# %% [markdown]
 # How strong the effect is will be measured in part 3 ("negatives of interest"). The cameras'
 # nuisance parameters are recorded in the dataset's manifest, `synthreid.json`:
 
-# %% papermill={"duration": 0.044988, "end_time": "2026-11-21T09:13:46.833360+00:00", "exception": false, "start_time": "2026-11-21T09:13:46.788372+00:00", "status": "completed"}
+# %%
 manifest = json.loads((synth_root / "synthreid.json").read_text())
 views = ("front", "back", "left", "right")
 camera_rows = []
@@ -165,7 +166,7 @@ for cam in manifest["cameras"]:
 make_table(camera_rows, title="SynthReID cameras (smoke preset, seed 0): viewpoint distribution and nuisances",
            fmt="{:.2f}", formats={"noise": "{:.3f}"})
 
-# %% [markdown] papermill={"duration": 0.016242, "end_time": "2026-11-21T09:13:46.865439+00:00", "exception": false, "start_time": "2026-11-21T09:13:46.849197+00:00", "status": "completed"}
+# %% [markdown]
 # ### Attributes
 #
 # SynthReID writes an identity-level attribute file in the layout of the Market-1501 attribute
@@ -175,7 +176,7 @@ make_table(camera_rows, title="SynthReID cameras (smoke preset, seed 0): viewpoi
 # annotation (female, long hair, short sleeves, ..., "yes" for the colour flags); age has four
 # classes. The share of identities with value 1:
 
-# %% papermill={"duration": 0.040854, "end_time": "2026-11-21T09:13:46.921984+00:00", "exception": false, "start_time": "2026-11-21T09:13:46.881130+00:00", "status": "completed"}
+# %%
 attributes = synth.attributes
 rows = []
 for name in attributes.names:
@@ -191,7 +192,7 @@ print(f"{attributes.num_attributes} attributes, {len(attributes.train.pids)} tra
       f"{len(attributes.test.pids)} test identities")
 make_table([r for r in rows if r["attribute"] != "age"], title="SynthReID attributes (share of identities)")
 
-# %% [markdown] papermill={"duration": 0.016105, "end_time": "2026-11-21T09:13:46.953303+00:00", "exception": false, "start_time": "2026-11-21T09:13:46.937198+00:00", "status": "completed"}
+# %% [markdown]
 # ## 2. The real datasets: the layouts the loaders accept
 #
 # The loaders in `reid.data.datasets` read the folder layouts that the common re-ID toolkits
@@ -201,20 +202,20 @@ make_table([r for r in rows if r["attribute"] != "age"], title="SynthReID attrib
 # it is what the loader's error message prints when a folder does not fit. The table below is
 # generated from those descriptions:
 
-# %% papermill={"duration": 0.035467, "end_time": "2026-11-21T09:13:47.001650+00:00", "exception": false, "start_time": "2026-11-21T09:13:46.966183+00:00", "status": "completed"}
+# %%
 make_table(
     [{"--dataset": name, "dataset": info.title, "reference": info.reference}
      for name, info in ((n, __import__(f"reid.data.datasets.{n}", fromlist=["INFO"]).INFO) for n in DATASETS)],
     title="Datasets known to reid.data.datasets.load_dataset",
 )
 
-# %% [markdown] papermill={"duration": 0.021135, "end_time": "2026-11-21T09:13:47.041300+00:00", "exception": false, "start_time": "2026-11-21T09:13:47.020165+00:00", "status": "completed"}
+# %% [markdown]
 # The loaders never decode an image while listing a dataset: everything (identity, camera,
 # split) is in the file names, list files and `.mat` files. So a tree of *empty* files with the
 # real names is enough to show what each loader reads. We write a tiny one per dataset below and
 # load it. (The test suite does the same, with more cases, in `tests/test_datasets.py`.)
 
-# %% papermill={"duration": 0.063585, "end_time": "2026-11-21T09:13:47.124716+00:00", "exception": false, "start_time": "2026-11-21T09:13:47.061131+00:00", "status": "completed"}
+# %%
 fixtures = out / "fixtures"
 shutil.rmtree(fixtures, ignore_errors=True)
 
@@ -261,20 +262,20 @@ for name in ("market1501", "dukemtmc", "msmt17", "viper", "cuhk01", "prid2011", 
     print(f"{name}: read from {ds.root.relative_to(fixtures.resolve()) if ds.root.is_absolute() else ds.root}")
     print(ds.format_statistics(), end="\n\n")
 
-# %% [markdown] papermill={"duration": 0.020204, "end_time": "2026-11-21T09:13:47.161470+00:00", "exception": false, "start_time": "2026-11-21T09:13:47.141266+00:00", "status": "completed"}
+# %% [markdown]
 # CUHK03 {cite:p}`li2014deepreid` is read from the toolkits' PNG extraction of `cuhk-03.mat`
 # together with the `.mat` files of the 767/700 protocol {cite:p}`zhong2017reranking` (or the
 # classic 20 splits); its layout, as the loader describes it:
 
-# %% papermill={"duration": 0.021478, "end_time": "2026-11-21T09:13:47.202642+00:00", "exception": false, "start_time": "2026-11-21T09:13:47.181164+00:00", "status": "completed"}
+# %%
 print(__import__("reid.data.datasets.cuhk03", fromlist=["INFO"]).INFO.layout.strip("\n"))
 
-# %% [markdown] papermill={"duration": 0.020664, "end_time": "2026-11-21T09:13:47.233266+00:00", "exception": false, "start_time": "2026-11-21T09:13:47.212602+00:00", "status": "completed"}
+# %% [markdown]
 # A folder that does not fit fails early with one message that names the problem, every path
 # tried, the expected layout, where the data comes from and the fix; never with an `assert` or a
 # crash in an image reader later:
 
-# %% papermill={"duration": 0.034992, "end_time": "2026-11-21T09:13:47.280073+00:00", "exception": false, "start_time": "2026-11-21T09:13:47.245081+00:00", "status": "completed"}
+# %%
 empty = out / "not-a-dataset"
 empty.mkdir(exist_ok=True)
 try:
@@ -282,7 +283,7 @@ try:
 except DatasetError as error:
     print(str(error).replace(str(empty.resolve()), "runs/data_and_evaluation/not-a-dataset"))
 
-# %% [markdown] papermill={"duration": 0.0179, "end_time": "2026-11-21T09:13:47.313951+00:00", "exception": false, "start_time": "2026-11-21T09:13:47.296051+00:00", "status": "completed"}
+# %% [markdown]
 # ## 3. Evaluation protocols
 #
 # All five papers report the **cumulative matching characteristic** (CMC: the fraction of
@@ -298,7 +299,7 @@ except DatasetError as error:
 # without any remaining true match is skipped. A hand-made example: one query of identity 7 seen
 # by camera c1, and a gallery of eight images sorted by distance.
 
-# %% papermill={"duration": 0.038269, "end_time": "2026-11-21T09:13:47.371385+00:00", "exception": false, "start_time": "2026-11-21T09:13:47.333116+00:00", "status": "completed"}
+# %%
 g_pids = np.array([7, -1, 3, 7, 0, 7, 5, 7])
 g_cams = np.array([0, 1, 2, 2, 3, 1, 4, 0])
 dist = np.arange(len(g_pids), dtype=float)[None, :]  # gallery already in ranked order
@@ -310,10 +311,10 @@ display_rows = [{"position": i + 1, "identity": int(p), "camera": f"c{c + 1}", "
 rm = rank_metrics(dist, np.array([7]), g_pids, np.array([0]), g_cams, max_rank=5)
 make_table(display_rows, title="one query (identity 7, camera c1) and its ranked gallery")
 
-# %% papermill={"duration": 0.033329, "end_time": "2026-11-21T09:13:47.418468+00:00", "exception": false, "start_time": "2026-11-21T09:13:47.385139+00:00", "status": "completed"}
+# %%
 print("CMC@1..5:", [pct(c) for c in rm.cmc], "| AP (step):", pct(rm.mAP), "| valid queries:", rm.num_valid)
 
-# %% [markdown] papermill={"duration": 0.016069, "end_time": "2026-11-21T09:13:47.453256+00:00", "exception": false, "start_time": "2026-11-21T09:13:47.437187+00:00", "status": "completed"}
+# %% [markdown]
 # After the rule the ranking is *wrong, true, distractor, true, wrong, ...*: the first true match
 # is at rank 2 (CMC@1 = 0), and the two true matches sit at positions 2 and 4. Removing, not
 # counting, the same-camera match at position 1 is what makes a ranking "cross-camera".
@@ -336,7 +337,7 @@ print("CMC@1..5:", [pct(c) for c in rm.cmc], "| AP (step):", pct(rm.mAP), "| val
 # The trapezoid value is never larger: every true match that follows a wrong one loses half of
 # the precision jump. A ranking of ten with true matches at ranks 1, 3, 6 and 10:
 
-# %% papermill={"duration": 0.042058, "end_time": "2026-11-21T09:13:47.511182+00:00", "exception": false, "start_time": "2026-11-21T09:13:47.469124+00:00", "status": "completed"}
+# %%
 ranks = np.array([1, 3, 6, 10])  # 1-based ranks of the true matches
 rows = []
 for i, r in enumerate(ranks, start=1):
@@ -348,7 +349,7 @@ ap_trap = average_precision(ranks - 1, ap="trapezoid")
 make_table(rows, title="one query, four true matches in ten", fmt="{:.3f}",
            note=f"AP (step) = {ap_step:.4f}; AP (trapezoid) = {ap_trap:.4f}; difference {100 * (ap_step - ap_trap):.1f} points.")
 
-# %% papermill={"duration": 0.393279, "end_time": "2026-11-21T09:13:47.926490+00:00", "exception": false, "start_time": "2026-11-21T09:13:47.533211+00:00", "status": "completed"}
+# %%
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
 recall = np.arange(len(ranks) + 1) / len(ranks)
 prec_at = np.concatenate([[1.0], np.arange(1, len(ranks) + 1) / ranks])
@@ -365,14 +366,14 @@ axes[0].set_ylabel("precision")
 plt.tight_layout()
 plt.show()
 
-# %% [markdown] papermill={"duration": 0.012097, "end_time": "2026-11-21T09:13:47.965413+00:00", "exception": false, "start_time": "2026-11-21T09:13:47.953316+00:00", "status": "completed"}
+# %% [markdown]
 # On a whole evaluation the gap depends on how good the model is: a perfect ranking has no gap,
 # and the gap grows as true matches slide down the list. We make features of controlled quality
 # on the SynthReID test split (each identity gets a random centre; each image is its centre
 # plus Gaussian noise of scale $\sigma$; distractors and junk get features of their own) and
 # evaluate them with both definitions under the Market-1501 rule:
 
-# %% papermill={"duration": 0.858014, "end_time": "2026-11-21T09:13:48.847242+00:00", "exception": false, "start_time": "2026-11-21T09:13:47.989228+00:00", "status": "completed"}
+# %%
 data = synth if dataset == "synthreid" and data_root is None else load_dataset(dataset, data_root)
 q_pids = np.array([r.pid for r in data.query])
 q_cams = np.array([r.camid for r in data.query])
@@ -396,7 +397,7 @@ for sigma in (0.2, 0.4, 0.6, 0.8, 1.0, 1.3, 1.6, 2.0):
                   "mAP (trapezoid)": pct(trap.mAP), "difference": round(pct(step.mAP) - pct(trap.mAP), 1)})
 make_table(sweep, title=f"step vs trapezoid mAP on synthetic features, {LABEL} labels", formats={"noise sigma": "{:.1f}"})
 
-# %% papermill={"duration": 0.267598, "end_time": "2026-11-21T09:13:49.128980+00:00", "exception": false, "start_time": "2026-11-21T09:13:48.861382+00:00", "status": "completed"}
+# %%
 fig, ax = plt.subplots(figsize=(5, 3.2))
 ax.plot([r["mAP (step)"] for r in sweep], [r["difference"] for r in sweep], marker="o")
 ax.set_xlabel("mAP, step definition (%)")
@@ -405,7 +406,7 @@ ax.set_title("the AP-definition gap shrinks as the model improves")
 ax.grid(alpha=0.3)
 plt.show()
 
-# %% [markdown] papermill={"duration": 0.015559, "end_time": "2026-11-21T09:13:49.165653+00:00", "exception": false, "start_time": "2026-11-21T09:13:49.150094+00:00", "status": "completed"}
+# %% [markdown]
 # The gap peaks for mediocre models (here up to about two points, as large as many of the
 # improvements the papers report) and vanishes for strong ones (mAP above 90%). The
 # engine therefore records both in every `results.json` (`mAP` = step, `mAP_trapezoid`), and
@@ -416,7 +417,7 @@ plt.show()
 # From here on the features are the raw pixels of each crop, downsampled to 32×16 and normalised
 # as the models' inputs are (`reid.data.transforms.build_transforms`): no learning at all.
 
-# %% papermill={"duration": 2.858068, "end_time": "2026-11-21T09:13:52.043345+00:00", "exception": false, "start_time": "2026-11-21T09:13:49.185277+00:00", "status": "completed"}
+# %%
 def pixel_features(records, height=32, width=16):
     """Flattened normalised pixels of each record's image, in order (a no-learning baseline)."""
     images = ImageDataset(records, build_transforms(height, width, train=False))
@@ -429,14 +430,14 @@ raw = protocols.market_single_query(qf, gf, q_pids, gal_pids, q_cams, gal_cams)
 print(f"raw pixels, {LABEL}, Market-1501 single query: rank-1 {pct(raw.rank1)}%, mAP {pct(raw.mAP)}%, "
       f"mINP {pct(raw.mINP)}%, {raw.num_valid} valid queries")
 
-# %% [markdown] papermill={"duration": 0.020091, "end_time": "2026-11-21T09:13:52.081473+00:00", "exception": false, "start_time": "2026-11-21T09:13:52.061382+00:00", "status": "completed"}
+# %% [markdown]
 # Raw pixels are useless under the Market-1501 rule. The reason is the viewpoint problem of part 1,
 # which paper 000 measures with its **negatives of interest** (Fig. 1, Table V): the wrong matches
 # in a probe's top-*k* list that were shot by the probe's own camera
 # (`reid.metrics.analysis.negatives_of_interest`). A matcher blind to cameras would draw them at
 # the rate at which the probe's camera appears among its gallery negatives:
 
-# %% papermill={"duration": 2.260551, "end_time": "2026-11-21T09:13:54.357789+00:00", "exception": false, "start_time": "2026-11-21T09:13:52.097238+00:00", "status": "completed"}
+# %%
 d_raw = pairwise_distance(qf, gf)
 noi_raw = analysis.negatives_of_interest(d_raw, q_pids, gal_pids, q_cams, gal_cams, k=10)
 negative = (gal_pids[None, :] != q_pids[:, None]) & (gal_pids[None, :] != -1)
@@ -447,13 +448,13 @@ show_ranked_lists(data.query, data.gallery, d_raw, k=8, num_queries=3,
                   title=f"raw pixels, {LABEL}: top-8 (green = same person); the camera labels repeat the query's")
 plt.show()
 
-# %% [markdown] papermill={"duration": 0.039696, "end_time": "2026-11-21T09:13:54.432723+00:00", "exception": false, "start_time": "2026-11-21T09:13:54.393027+00:00", "status": "completed"}
+# %% [markdown]
 # Almost every wrong match in the top ten comes from the probe's camera: raw pixels match the
 # camera (its background, light and colour cast), not the person. A crude fix, and our second
 # baseline, removes each camera's mean appearance, estimated on that camera's *training* images,
 # from every feature (cameras are known at test time). It is still no learning about people:
 
-# %% papermill={"duration": 0.691783, "end_time": "2026-11-21T09:13:55.152282+00:00", "exception": false, "start_time": "2026-11-21T09:13:54.460499+00:00", "status": "completed"}
+# %%
 train_cams = np.array([r.camid for r in data.train])
 cam_mean = {int(c): trainf[train_cams == c].mean(0) for c in np.unique(train_cams)}
 
@@ -477,12 +478,12 @@ make_table(
     title=f"two no-learning baselines, {LABEL}, Market-1501 single query",
 )
 
-# %% papermill={"duration": 1.067955, "end_time": "2026-11-21T09:13:56.229853+00:00", "exception": false, "start_time": "2026-11-21T09:13:55.161898+00:00", "status": "completed"}
+# %%
 show_ranked_lists(data.query, data.gallery, d_norm, k=8, num_queries=3,
                   title=f"camera-normalised pixels, {LABEL}: top-8 (green = same person)")
 plt.show()
 
-# %% [markdown] papermill={"duration": 0.028571, "end_time": "2026-11-21T09:13:56.282664+00:00", "exception": false, "start_time": "2026-11-21T09:13:56.254093+00:00", "status": "completed"}
+# %% [markdown]
 # Paper 000 condenses this into two **figures of merit** (Table V), comparing a loss *L* with the
 # softmax baseline:
 # $F_{\mathrm{rank1}} = \frac{\mathrm{Neg}(\text{baseline}) - \mathrm{Neg}(L)}{\mathrm{rank1}(L) - \mathrm{rank1}(\text{baseline})}$
@@ -491,18 +492,18 @@ plt.show()
 # for why the paper's own Table V cannot be recomputed from its other tables). With raw pixels as
 # the baseline and camera normalisation as the "loss":
 
-# %% papermill={"duration": 0.04204, "end_time": "2026-11-21T09:13:56.348850+00:00", "exception": false, "start_time": "2026-11-21T09:13:56.306810+00:00", "status": "completed"}
+# %%
 fom = analysis.figures_of_merit((raw, noi_raw), (base, noi_norm))
 print(f"F_rank1 = {fom['F_rank1']:.1f}, F_mAP = {fom['F_mAP']:.1f}")
 
-# %% [markdown] papermill={"duration": 0.025027, "end_time": "2026-11-21T09:13:56.396587+00:00", "exception": false, "start_time": "2026-11-21T09:13:56.371560+00:00", "status": "completed"}
+# %% [markdown]
 # The **camera-pair mAP matrix** of paper 000 (Fig. 10) locates the remaining difficulty: cell
 # (X, Y) is the mAP of the probes of camera X when only their true matches in camera Y count
 # (`reid.metrics.analysis.camera_pair_map`; the diagonal is empty because same-camera matches
 # are removed by the Market-1501 rule). Some camera pairs (similar viewpoints, similar light) are
 # far easier than others:
 
-# %% papermill={"duration": 2.175804, "end_time": "2026-11-21T09:13:58.598541+00:00", "exception": false, "start_time": "2026-11-21T09:13:56.422737+00:00", "status": "completed"}
+# %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
 for ax, (name, d) in zip(axes, (("raw pixels", d_raw), ("camera-normalised pixels", d_norm))):
     pairs = analysis.camera_pair_map(d, q_pids, gal_pids, q_cams, gal_cams)
@@ -511,7 +512,7 @@ fig.suptitle(LABEL, fontsize=9)
 plt.tight_layout()
 plt.show()
 
-# %% [markdown] papermill={"duration": 0.035609, "end_time": "2026-11-21T09:13:58.669881+00:00", "exception": false, "start_time": "2026-11-21T09:13:58.634272+00:00", "status": "completed"}
+# %% [markdown]
 # The rest of this part uses the camera-normalised pixels as "the model".
 #
 # ### 3.4 Multi-query
@@ -522,7 +523,7 @@ plt.show()
 # `reid.metrics.protocols.market_multi_query` pools the features and then applies the
 # single-query rule to the same gallery.
 
-# %% papermill={"duration": 0.788338, "end_time": "2026-11-21T09:13:59.495219+00:00", "exception": false, "start_time": "2026-11-21T09:13:58.706881+00:00", "status": "completed"}
+# %%
 mq_records = data.multi_query or []
 mq_rows = [{"setting": "single query", "rank-1": pct(base.rank1), "mAP": pct(base.mAP)}]
 if mq_records:
@@ -536,7 +537,7 @@ if mq_records:
                         "rank-1": pct(mq.rank1), "mAP": pct(mq.mAP)})
 make_table(mq_rows, title=f"camera-normalised pixels, {LABEL}")
 
-# %% [markdown] papermill={"duration": 0.036136, "end_time": "2026-11-21T09:13:59.559426+00:00", "exception": false, "start_time": "2026-11-21T09:13:59.523290+00:00", "status": "completed"}
+# %% [markdown]
 # ### 3.5 Two-view single-shot protocols: VIPeR, CUHK01, PRID2011, 3DPeS and CUHK03 classic
 #
 # The small two-camera datasets are evaluated differently: identities are split at random into
@@ -546,7 +547,7 @@ make_table(mq_rows, title=f"camera-normalised pixels, {LABEL}")
 # 003 on VIPeR). SynthReID's `two_view/` variant has the VIPeR layout (one image per person and
 # view). Raw pixels, on its 10 random splits:
 
-# %% papermill={"duration": 0.334463, "end_time": "2026-11-21T09:13:59.933730+00:00", "exception": false, "start_time": "2026-11-21T09:13:59.599267+00:00", "status": "completed"}
+# %%
 two_view = load_dataset("synthreid", synth_root, layout="two_view")
 tv_records = two_view.records
 tv_feats = pixel_features(tv_records)
@@ -566,7 +567,7 @@ print(f"raw pixels, SynthReID two_view ({scale} scale, CPU), {len(two_view.split
       f"{len(two_view.splits[0]['test'])} test identities: "
       + ", ".join(f"rank-{r} {pct(viper_like.rank(r))}%" for r in (1, 5, 10, 20)))
 
-# %% [markdown] papermill={"duration": 0.043654, "end_time": "2026-11-21T09:14:00.019479+00:00", "exception": false, "start_time": "2026-11-21T09:13:59.975825+00:00", "status": "completed"}
+# %% [markdown]
 # The same raw pixels that scored 0% rank-1 under the Market-1501 rule reach a respectable rank-1
 # here, because every gallery image comes from the same camera B: the camera look-alikes that
 # defeated them cannot compete. And with one gallery image per identity among 50, rank 20 covers
@@ -579,7 +580,7 @@ print(f"raw pixels, SynthReID two_view ({scale} scale, CPU), {len(two_view.split
 # image per identity once (`probe="one", repeats=1`). On the two SynthReID test cameras that
 # share the most identities, with the camera-normalised pixels:
 
-# %% papermill={"duration": 0.169196, "end_time": "2026-11-21T09:14:00.224246+00:00", "exception": false, "start_time": "2026-11-21T09:14:00.055050+00:00", "status": "completed"}
+# %%
 test_pids = np.concatenate([q_pids, gal_pids])
 test_cams = np.concatenate([q_cams, gal_cams])
 test_feats = torch.cat([qn, gn])
@@ -598,13 +599,13 @@ for label, kw in (("all probes, 50 random galleries (paper 000)", dict(probe="al
                  "probes per draw": res.num_probes, "draws": res.repeats})
 make_table(rows, title=f"CUHK03-classic style, cameras c{cam_a + 1} -> c{cam_b + 1}, {len(shared)} identities, {LABEL}")
 
-# %% [markdown] papermill={"duration": 0.039218, "end_time": "2026-11-21T09:14:00.303417+00:00", "exception": false, "start_time": "2026-11-21T09:14:00.264199+00:00", "status": "completed"}
+# %% [markdown]
 # Paper 002's reading ranks one probe per identity against one gallery draw: its rank-1 moves in
 # steps of one identity and depends on which images happened to be drawn. Paper 000's reading
 # averages every probe over 50 gallery draws. Both are called "the CUHK03 protocol", and for the
 # same features they can differ by several points.
 
-# %% [markdown] papermill={"duration": 0.032837, "end_time": "2026-11-21T09:14:00.383920+00:00", "exception": false, "start_time": "2026-11-21T09:14:00.351083+00:00", "status": "completed"}
+# %% [markdown]
 # ### 3.6 Gallery size (paper 002)
 #
 # Paper 002 (Fig. 4) adds up to 500,000 distractors to the Market-1501 gallery and shows that
@@ -612,7 +613,7 @@ make_table(rows, title=f"CUHK03-classic style, cameras c{cam_a + 1} -> c{cam_b +
 # adds random distractors progressively (nested galleries). SynthReID's distractor images
 # (identity `0000`) play that role here:
 
-# %% papermill={"duration": 0.137269, "end_time": "2026-11-21T09:14:00.560634+00:00", "exception": false, "start_time": "2026-11-21T09:14:00.423365+00:00", "status": "completed"}
+# %%
 is_distractor = gal_pids == 0
 n_dis = int(is_distractor.sum())
 curve = analysis.gallery_size_curve(
@@ -623,7 +624,7 @@ make_table([{"distractors added": p["num_distractors"], "gallery size": p["galle
              "rank-1": pct(p["rank1"]), "mAP": pct(p["mAP"])} for p in curve],
            title=f"camera-normalised pixels, {LABEL}: metrics as distractors join the gallery")
 
-# %% [markdown] papermill={"duration": 0.040711, "end_time": "2026-11-21T09:14:00.634135+00:00", "exception": false, "start_time": "2026-11-21T09:14:00.593424+00:00", "status": "completed"}
+# %% [markdown]
 # ### 3.7 k-reciprocal re-ranking
 #
 # Paper 002 (Table 1) also reports its numbers after **k-reciprocal re-ranking**
@@ -632,7 +633,7 @@ make_table([{"distractors added": p["num_distractors"], "gallery size": p["galle
 # original one with a Jaccard distance between these neighbourhoods
 # (`reid.metrics.rerank.k_reciprocal_rerank`, defaults $k_1=20$, $k_2=6$, $\lambda=0.3$).
 
-# %% papermill={"duration": 2.034461, "end_time": "2026-11-21T09:14:02.705670+00:00", "exception": false, "start_time": "2026-11-21T09:14:00.671209+00:00", "status": "completed"}
+# %%
 rr = rank_metrics(k_reciprocal_rerank(qn, gn), q_pids, gal_pids, q_cams, gal_cams)
 make_table(
     [{"distance": "Euclidean", "rank-1": pct(base.rank1), "mAP": pct(base.mAP)},
@@ -640,7 +641,7 @@ make_table(
     title=f"camera-normalised pixels, {LABEL}",
 )
 
-# %% [markdown] papermill={"duration": 0.05511, "end_time": "2026-11-21T09:14:02.799481+00:00", "exception": false, "start_time": "2026-11-21T09:14:02.744371+00:00", "status": "completed"}
+# %% [markdown]
 # ### 3.8 Joint Bayesian metric
 #
 # Paper 000 (Table VI) replaces the distance between features by a **Joint Bayesian**
@@ -652,7 +653,7 @@ make_table(
 # that the covariances are well conditioned; the same reduction with the Euclidean distance is
 # the control):
 
-# %% papermill={"duration": 19.530496, "end_time": "2026-11-21T09:14:22.369433+00:00", "exception": false, "start_time": "2026-11-21T09:14:02.838937+00:00", "status": "completed"}
+# %%
 from sklearn.decomposition import PCA  # noqa: E402
 
 from reid.metrics.joint_bayesian import JointBayesian  # noqa: E402
@@ -670,13 +671,13 @@ make_table(
     title=LABEL,
 )
 
-# %% [markdown] papermill={"duration": 0.027809, "end_time": "2026-11-21T09:14:22.411509+00:00", "exception": false, "start_time": "2026-11-21T09:14:22.383700+00:00", "status": "completed"}
+# %% [markdown]
 # The Joint Bayesian model learns from the training identities which directions of the feature
 # space vary *within* a person (here: everything a camera changes) and discounts them. That is
 # the same job the losses of the following chapters do inside the network, and it is why paper
 # 000 reports it as a complement to its loss.
 
-# %% [markdown] papermill={"duration": 0.025249, "end_time": "2026-11-21T09:14:22.459337+00:00", "exception": false, "start_time": "2026-11-21T09:14:22.434088+00:00", "status": "completed"}
+# %% [markdown]
 # ## Summary
 #
 # - SynthReID writes the Market-1501 format, with cameras whose shared nuisances make

@@ -26,7 +26,6 @@ compared with autograd) or calls them.
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +34,7 @@ import torch.nn.functional as F
 
 from reid.losses.angular_margin import SIN_EPS, AngularMarginLoss, joint_loss
 from reid.losses.triplet import BatchHardTripletLoss
+from reid.viz.threads import single_thread
 
 __all__ = [
     "single_thread",
@@ -50,18 +50,6 @@ __all__ = [
     "plot_simulation",
     "simulation_table_rows",
 ]
-
-
-@contextmanager
-def single_thread():
-    """Run tiny-tensor toys on one intra-op thread: with several, thread start-up and spinning cost
-    far more than the 2-D arithmetic (and compete with the notebook's other work)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 # --------------------------------------------------------------------------- closed-form gradients

@@ -17,7 +17,6 @@ the library losses (:mod:`reid.losses.view_adaptation`), and runs a 2-D toy of A
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,6 +32,7 @@ from reid.losses.view_adaptation import (
 )
 from reid.metrics import pairwise_distance, rank_metrics
 from reid.metrics.distance import euclidean
+from reid.viz.threads import single_thread
 
 __all__ = [
     "single_thread",
@@ -50,18 +50,6 @@ __all__ = [
     "toy_table_rows",
     "seed_sweep",
 ]
-
-
-@contextmanager
-def single_thread():
-    """Run tiny-tensor toys on one intra-op thread: with several, thread start-up and spinning cost
-    far more than the 2-D arithmetic (and compete with the notebook's other work)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 # --------------------------------------------------------------------------- closed-form gradients
