@@ -34,7 +34,7 @@ book: $(STAMP)
 ## make test: the whole suite - unit tests, then nbval over the committed notebooks.
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile tests
-	$(BIN)/python -m pytest --nbval notebooks --nbval-sanitize-with notebooks/nbval_sanitize.cfg
+	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg notebooks
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile tests
