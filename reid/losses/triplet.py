@@ -59,6 +59,14 @@ def batch_distances(features: torch.Tensor, *, squared: bool, normalize: bool = 
     return squared_euclidean(x) if squared else euclidean(x)
 
 
+def pair_masks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(positive, negative)`` boolean ``B×B`` masks: same identity without the anchor itself,
+    and different identity. Shared by both triplet losses."""
+    same = labels[:, None] == labels[None, :]
+    eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+    return same & ~eye, ~same
+
+
 def _reduce(per_term: torch.Tensor, count: torch.Tensor, reduction: str) -> torch.Tensor:
     """Σ over the terms, or that Σ divided by how many terms there are (at least 1, so 0/0 -> 0)."""
     total = per_term.sum()
@@ -112,10 +120,7 @@ class BatchHardTripletLoss(nn.Module):
     def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         check_batch(features, labels)
         dist = batch_distances(features, squared=self.squared, normalize=self.normalize)
-        same = labels[:, None] == labels[None, :]
-        eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
-        pos_mask = same & ~eye
-        neg_mask = ~same
+        pos_mask, neg_mask = pair_masks(labels)
         valid = pos_mask.any(1) & neg_mask.any(1)
 
         # Masked max / min: non-candidates are replaced by constants that can never win
@@ -188,13 +193,12 @@ class BatchAllTripletLoss(nn.Module):
     def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         check_batch(features, labels)
         dist = batch_distances(features, squared=self.squared, normalize=self.normalize)
-        same = labels[:, None] == labels[None, :]
-        eye = torch.eye(len(labels), dtype=torch.bool, device=labels.device)
+        pos_mask, other_mask = pair_masks(labels)
         # Enumerate the (anchor, positive) pairs once, then take every candidate negative of each
         # pair's anchor as a column: a (pairs × B) slab instead of a B×B×B cube (B·(K-1) rows for a
         # P×K batch, 40× less work at 32×4), still with no loop.
-        anchor, positive = (same & ~eye).nonzero(as_tuple=True)
-        neg_mask = ~same[anchor]  # (pairs, n)
+        anchor, positive = pos_mask.nonzero(as_tuple=True)
+        neg_mask = other_mask[anchor]  # (pairs, n)
 
         # m + D(a, p) - D(a, n) for every (a, p, n)   (004, Eq. 4)
         slack = self.margin + dist[anchor, positive][:, None] - dist[anchor]
