@@ -1,10 +1,13 @@
 # Two entry points (see README.md): `make book` and `make test`.
-# Both create .venv when it is missing and (re)install the project into it when
-# pyproject.toml is newer than the last install.
+# Both create .venv when it is missing and (re)install it from the lock file when
+# requirements-lock.txt or pyproject.toml is newer than the last install.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The book's environment: every package at an exact version, torch and torchvision as one pair.
+# pyproject.toml keeps ranges for library users; `make lock` compiles this file from them.
+LOCK   := requirements-lock.txt
 NOTEBOOKS := data_and_evaluation smc_ecd adaptive_margin support_neighbor view_adaptation joint_am_triplet benchmark
 BUILD  := _build
 # One intra-op thread per process: results are bit-identical whatever the core count, and
@@ -14,14 +17,15 @@ export OMP_NUM_THREADS ?= 1
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: venv book notebooks site test test-unit test-notebooks clean sync
+.PHONY: venv book notebooks site test test-unit test-notebooks clean sync lock
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip >/dev/null
-	$(BIN)/python -m pip install -e ".[dev]"
+	$(BIN)/python -m pip install -r $(LOCK)
+	$(BIN)/python -m pip install --no-deps --no-build-isolation -e .
 	$(BIN)/python -c "import torch, torchvision; print('torch', torch.__version__, '| torchvision', torchvision.__version__)"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 	@touch $(STAMP)
@@ -42,6 +46,15 @@ test-unit: $(STAMP)
 # Re-pair .py and .ipynb after editing either side.
 sync: $(STAMP)
 	$(BIN)/jupytext --sync notebooks/*.py
+
+## make lock: recompile requirements-lock.txt from pyproject.toml's ranges and the torch pair in
+## requirements-pins.in (pip-tools; the resolver, never a hand edit).
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --extra dev --extra scale --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links --no-emit-trusted-host \
+		--output-file $(LOCK) pyproject.toml requirements-pins.in
 
 clean:
 	rm -rf $(BUILD) .pytest_cache

@@ -196,12 +196,28 @@ def test_generate_refuses_to_overwrite_and_cleans_up_on_failure(tmp_path, monkey
 def test_ensure_generates_once_into_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("REID_DATA_HOME", str(tmp_path / "home"))
     root = synthreid.ensure("tiny", seed=0, progress=False)
-    assert root == tmp_path / "home" / "synthreid" / f"tiny-seed0-v{synthreid.VERSION}"
+    assert root == tmp_path / "home" / "synthreid" / f"tiny-seed0-{synthreid.cache_key('tiny', 0)}"
     assert (root / "synthreid.json").is_file()
     monkeypatch.setattr(synthreid, "generate", lambda *a, **k: pytest.fail("regenerated a cached dataset"))
     assert synthreid.ensure("tiny", seed=0) == root
     with pytest.raises(ConfigError, match="unknown preset"):
         synthreid.ensure("huge")
+
+
+def test_cache_key_changes_with_one_generator_constant():
+    """A changed generator must never find an old set: the cache folder hashes the source."""
+    source = Path(synthreid.__file__).read_bytes()
+    assert synthreid.cache_key("tiny", 0) == synthreid.cache_key("tiny", 0, source=source)
+    edited = source.replace(b"_BG_SPAN = 4", b"_BG_SPAN = 5", 1)
+    assert edited != source
+    assert synthreid.cache_key("tiny", 0, source=edited) != synthreid.cache_key("tiny", 0)
+
+
+def test_cache_key_changes_with_preset_parameters_and_seed(monkeypatch):
+    key = synthreid.cache_key("tiny", 0)
+    assert synthreid.cache_key("tiny", 1) != key
+    monkeypatch.setitem(synthreid.PRESETS, "tiny", {**synthreid.PRESETS["tiny"], "num_junk": 9})
+    assert synthreid.cache_key("tiny", 0) != key
 
 
 @pytest.mark.parametrize("bad", [dict(num_ids=1), dict(num_cameras=1), dict(difficulty=1.5),

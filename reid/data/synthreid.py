@@ -58,6 +58,7 @@ import io
 import json
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -77,9 +78,11 @@ __all__ = [
     "generate",
     "ensure",
     "cache_dir",
+    "cache_key",
 ]
 
-#: Bump when the output for a given seed changes; part of the cache key.
+#: Version of the on-disk layout (written into the manifest and the ``.mat`` header). The cache
+#: does not rely on it: :func:`cache_key` hashes this module's source instead.
 VERSION = "1.0.0"
 
 #: Named sizes. ``tiny`` is for unit tests, ``smoke`` for CPU smoke runs of every recipe
@@ -823,20 +826,33 @@ def _render_all(root: Path, ids, cams, plan, files, seed, height, width, progres
 def cache_dir(root=None) -> Path:
     """Where :func:`ensure` keeps datasets: ``root``, else ``$REID_DATA_HOME``, else
     ``~/.cache/reid-book``; SynthReID goes in its ``synthreid/`` sub-folder."""
-    base = root if root is not None else os.environ.get("REID_DATA_HOME") or "~/.cache/reid-book"
-    return Path(base).expanduser() / "synthreid"
+    from reid.data.cache import data_home
+
+    return data_home(root) / "synthreid"
+
+
+def cache_key(preset: str, seed: int, *, source: bytes | None = None) -> str:
+    """The content hash naming a cached preset: this module's source (or ``source``, for tests),
+    the preset's parameters, the seed, and the versions of the libraries that write the bytes."""
+    from reid.data.cache import content_key, library_fingerprint, module_source
+
+    code = module_source(sys.modules[__name__]) if source is None else source
+    params = {"preset": preset, "seed": int(seed), "params": PRESETS[preset],
+              "libraries": library_fingerprint("numpy", "scipy", "pillow")}
+    return content_key(sources=[code], params=params)
 
 
 def ensure(preset: str = "smoke", seed: int = 0, root=None, *, progress: bool = True) -> Path:
     """Return the Market-layout root of a cached SynthReID preset, generating it once.
 
-    The dataset lives at ``cache_dir(root) / f"{preset}-seed{seed}-v{VERSION}"``; a new
-    generator version never reuses an older cache. Generation is atomic (temporary
+    The dataset lives at ``cache_dir(root) / f"{preset}-seed{seed}-{cache_key(preset, seed)}"``:
+    the folder name is a hash of this generator's source and the preset's parameters, so a changed
+    generator can never reuse a set that an older one wrote. Generation is atomic (temporary
     directory, then rename), so concurrent or interrupted calls never expose a partial set.
     """
     if preset not in PRESETS:
         raise ConfigError(f"SynthReID: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    target = cache_dir(root) / f"{preset}-seed{seed}-v{VERSION}"
+    target = cache_dir(root) / f"{preset}-seed{seed}-{cache_key(preset, seed)}"
     if (target / "synthreid.json").is_file():
         return target
     if target.exists() and not any(target.iterdir()):

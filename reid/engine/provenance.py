@@ -16,7 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["git_commit", "library_versions", "hardware", "provenance", "write_json"]
+__all__ = ["git_commit", "library_versions", "hardware", "environment_lock", "provenance", "write_json"]
+
+#: The book's lock file (exact versions of every package; see the Makefile's ``lock`` target).
+LOCK_FILE = Path(__file__).resolve().parents[2] / "requirements-lock.txt"
 
 
 def git_commit(path: str | Path | None = None) -> dict[str, Any]:
@@ -55,6 +58,44 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def _locked_versions(text: str) -> dict[str, str]:
+    pins = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "==" in line and not line.startswith("-"):
+            name, version = line.split("==", 1)
+            pins[name.strip().lower().replace("_", "-")] = version.strip()
+    return pins
+
+
+def environment_lock(lock_file: str | Path | None = None) -> dict[str, Any]:
+    """The lock file's SHA-256 and whether the running environment matches it.
+
+    ``{"file", "sha256", "packages", "mismatches"}``: ``mismatches`` lists ``name: installed !=
+    locked`` for every locked package installed at another version (or missing), so a run made
+    outside the book's environment says so in its ``results.json``. Without a lock file (the
+    library installed on its own) ``sha256`` is ``None``.
+    """
+    import hashlib
+    from importlib import metadata
+
+    path = Path(lock_file) if lock_file is not None else LOCK_FILE
+    if not path.is_file():
+        return {"file": path.name, "sha256": None, "packages": 0, "mismatches": []}
+    data = path.read_bytes()
+    pins = _locked_versions(data.decode("utf-8"))
+    mismatches = []
+    for name, version in sorted(pins.items()):
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            installed = "missing"
+        if installed.split("+", 1)[0] != version:
+            mismatches.append(f"{name}: {installed} != {version}")
+    return {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(), "packages": len(pins),
+            "mismatches": mismatches}
+
+
 def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
@@ -88,6 +129,7 @@ def provenance(device: str) -> dict[str, Any]:
     return {
         "git": git_commit(),
         "versions": library_versions(),
+        "lock": environment_lock(),
         "hardware": hardware(device),
         "command": " ".join(sys.argv),
     }
