@@ -319,7 +319,7 @@ else:
 
 # %%
 from reid.viz import plot_cmc, plot_tsne, show_ranked_lists
-from reid.viz.run_features import load_run_features, run_distance, run_rank_metrics, run_records
+from reid.study.run_features import load_run_features, run_distance, run_rank_metrics, run_records
 
 features = {v: load_run_features(runs[v]) for v in variants}
 distances = {v: run_distance(features[v]) for v in variants}

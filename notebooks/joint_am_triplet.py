@@ -421,7 +421,7 @@ display(make_table(gaps, title=f"Table 3 as differences (percentage points); pap
 
 # %%
 from reid.engine.evaluation import metrics_from_features
-from reid.viz.run_features import load_run_features, run_distance, run_rank_metrics, run_records
+from reid.study.run_features import load_run_features, run_distance, run_rank_metrics, run_records
 
 features = {v: load_run_features(runs[v]) for v in variants}
 rows = []

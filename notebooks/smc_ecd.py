@@ -372,7 +372,7 @@ display(compare_with_paper({PAPER_ROW[v]: results[v]["metrics"] for v in variant
 
 # %%
 from reid.viz import plot_cmc, plot_tsne
-from reid.viz.run_features import load_run_features, run_distance, run_rank_metrics, run_records
+from reid.study.run_features import load_run_features, run_distance, run_rank_metrics, run_records
 
 features = {v: load_run_features(runs[v]) for v in variants}
 distances = {v: run_distance(features[v]) for v in variants}

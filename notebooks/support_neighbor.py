@@ -315,7 +315,7 @@ for name, extra in plan.items():
 
 # %%
 from reid.viz import compare_with_paper, load_results, run_label
-from reid.viz.run_features import gallery_size_split, load_run_features, run_distance, run_rank_metrics, run_records
+from reid.study.run_features import gallery_size_split, load_run_features, run_distance, run_rank_metrics, run_records
 
 PAPER_ROW = {"batch_hard": "TriNet", "support_neighbor": "Ours", "batch_all": "batch all"}
 names = list(runs)
@@ -364,7 +364,7 @@ plt.show()
 # ### Gallery size
 #
 # The paper adds Market-1501's 500k distractor images to the gallery (Fig. 4). A smoke run has no
-# such set, so we carve one out of the test set (`reid.viz.run_features.gallery_size_split`): half
+# such set, so we carve one out of the test set (`reid.study.run_features.gallery_size_split`): half
 # of the test identities keep their queries and gallery images, and the gallery images of the other
 # half, people that match none of the remaining queries, are added as distractors in growing
 # numbers (`reid.metrics.analysis.gallery_size_curve`).

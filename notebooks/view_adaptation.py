@@ -389,7 +389,7 @@ for variant in variants:
 
 # %%
 from reid.viz import compare_with_paper, load_log, load_results, run_label
-from reid.viz.run_features import load_run_features, run_distance, run_rank_metrics, run_records
+from reid.study.run_features import load_run_features, run_distance, run_rank_metrics, run_records
 
 results = {v: load_results(runs[v]) for v in variants}
 label = run_label(results[variants[0]])

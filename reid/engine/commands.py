@@ -50,7 +50,7 @@ def register(subparsers) -> None:
     p.add_argument("--dataset", default="synthreid", help="dataset name (default: synthreid)")
     p.add_argument("--root", default=None, help="dataset root (synthreid without --root is generated and cached)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="cpu (default) or cuda")
-    p.add_argument("--scale", default="smoke", choices=SCALES, help="smoke (default, CPU minutes) or full (the paper's schedule)")
+    p.add_argument("--scale", default="smoke", choices=SCALES, help="smoke (default, CPU minutes), study (the evidence runs of `reid study`) or full (the paper's schedule)")
     p.add_argument("--epochs", type=_positive_int, default=None, help="override the number of epochs")
     p.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
     p.add_argument("--out", default=None, help="run directory (default runs/<recipe>-<dataset>-<scale>-seed<seed>)")

@@ -15,8 +15,9 @@ written as configuration. Its top-level sections are
 ``runtime``    devices and speed options (never change results on CPU)
 ``choices``    the allowed values of keys that switch between variants
 
-The file as written is the **full** (paper) scale; ``scales: {smoke: {...}}`` holds the changes
-that make a CPU run of a minute or two. :func:`load_recipe` resolves a scale, applies user
+The file as written is the **full** (paper) scale; ``scales: {smoke: {...}, study: {...}}`` hold
+the changes that make a CPU run of a minute or two (``smoke``) and the evidence runs of
+``reid study`` (``study``). :func:`load_recipe` resolves a scale, applies user
 ``overrides`` (dotted keys: ``{"loss.name": "center"}``) and validates everything **before any
 work starts**: an unknown key or a bad value raises :class:`~reid.errors.ConfigError` naming the
 key and the valid choices.
@@ -36,7 +37,10 @@ from reid.errors import ConfigError
 __all__ = ["RECIPES", "SCALES", "load_recipe", "recipe_path", "parse_override", "flatten"]
 
 RECIPES = ("smc_ecd", "adaptive_margin", "support_neighbor", "view_adaptation", "joint_am_triplet")
-SCALES = ("smoke", "full")
+#: ``smoke``: a CPU minute or two, proves the pipeline (CI, the chapters' live cells);
+#: ``study``: the evidence runs of ``reid study`` (the schedule runs its course, several seeds fit
+#: in minutes on 2 cores); ``full``: the paper's own recipe (a GPU and the real dataset).
+SCALES = ("smoke", "study", "full")
 
 #: Defaults every recipe shares; a recipe file only states what it changes.
 COMMON: dict[str, Any] = {
@@ -281,7 +285,10 @@ def load_recipe(name: str, scale: str = "smoke", overrides: dict[str, Any] | Non
     scales = raw.pop("scales", {}) or {}
     cfg = _merge(COMMON, raw)
     if scale != "full":
-        cfg = _merge(cfg, scales.get(scale, {}))
+        if scale not in scales:
+            raise ConfigError(f"recipe {name!r} defines no {scale!r} scale; choose one of "
+                              f"{', '.join(s for s in SCALES if s == 'full' or s in scales)}.")
+        cfg = _merge(cfg, scales[scale])
     if overrides is not None and not isinstance(overrides, dict):
         raise ConfigError(f"overrides must be a dict of dotted keys to values, got {type(overrides).__name__}.")
     cfg = apply_overrides(cfg, overrides)

@@ -330,13 +330,13 @@ def run_cmc(run_dir: str | Path, *, max_rank: int = 50) -> np.ndarray:
     """The CMC curve (Market-1501 single query) of a finished run.
 
     ``results.json`` stores summary ranks only; the full curve comes from ``metrics.cmc`` when a
-    run stores one, else from the run's saved features (:mod:`reid.viz.run_features`, ranked
+    run stores one, else from the run's saved features (:mod:`reid.study.run_features`, ranked
     with the run's own distance by :func:`reid.metrics.rank_metrics`).
     """
     cmc = _get(load_results(run_dir), "metrics.cmc")
     if cmc is not None:
         return np.asarray(cmc, dtype=float)[:max_rank]
-    from reid.viz.run_features import load_run_features, run_rank_metrics
+    from reid.study.run_features import load_run_features, run_rank_metrics
 
     return np.asarray(run_rank_metrics(load_run_features(run_dir), max_rank=max_rank).cmc, dtype=float)
 

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from reid.losses.angular_margin import SIN_EPS, AngularMarginLoss, joint_loss
 from reid.losses.triplet import BatchHardTripletLoss
-from reid.viz.threads import single_thread
+from reid.toys.threads import single_thread
 
 __all__ = [
     "single_thread",

@@ -32,7 +32,7 @@ from reid.losses.view_adaptation import (
 )
 from reid.metrics import pairwise_distance, rank_metrics
 from reid.metrics.distance import euclidean
-from reid.viz.threads import single_thread
+from reid.toys.threads import single_thread
 
 __all__ = [
     "single_thread",

@@ -8,7 +8,7 @@ rank from it with the library's metrics; this module only loads and wires those 
 * :func:`run_distance` — the query x gallery distance matrix with the run's own metric
   (optionally k-reciprocal re-ranked, :func:`reid.metrics.rerank.k_reciprocal_rerank`);
 * :func:`run_rank_metrics` — :func:`reid.metrics.rank_metrics` on it (full CMC curve, mAP, mINP);
-* :func:`run_records` — ``(path, pid, camid)`` records for :func:`reid.viz.common.show_ranked_lists`;
+* :func:`run_records` — ``(path, pid, camid)`` records for :func:`reid.viz.show_ranked_lists`;
 * :func:`gallery_size_split` — a distractor set carved out of the run's own test identities.
 """
 
