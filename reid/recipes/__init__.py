@@ -44,7 +44,9 @@ SCALES = ("smoke", "study", "full")
 
 #: Defaults every recipe shares; a recipe file only states what it changes.
 COMMON: dict[str, Any] = {
-    "data": {"synth_preset": "smoke"},
+    # SynthReID preset generated when no dataset root is given; synth_ids / synth_cameras change
+    # its number of identities / cameras (null: the preset's own).
+    "data": {"synth_preset": "smoke", "synth_ids": None, "synth_cameras": None},
     "input": {"height": 256, "width": 128, "flip": True, "random_erasing": 0.0},
     "train": {
         "epochs": None,  # training length in epochs ...
@@ -77,7 +79,7 @@ COMMON_CHOICES: dict[str, list] = {
 NULLABLE = {
     "model.weights", "model.ms_weights", "model.mt_weights", "train.epochs", "train.iterations",
     "train.batches_per_epoch", "train.grad_clip", "runtime.num_workers", "sampler.num_batches",
-    "data.synth_preset", "sampler.probe_cam", "sampler.gallery_cam",
+    "data.synth_preset", "data.synth_ids", "data.synth_cameras", "sampler.probe_cam", "sampler.gallery_cam",
 }  # fmt: skip
 
 #: Keys that must be > 0 / >= 0 when present.
@@ -85,12 +87,13 @@ POSITIVE = {
     "input.height", "input.width", "optimizer.lr", "sampler.batch_size", "sampler.p", "sampler.k",
     "sampler.anchors", "sampler.positives", "sampler.negatives", "sampler.num_batches", "sampler.s", "train.epochs",
     "train.iterations", "train.batches_per_epoch", "eval.batch_size", "schedule.step_size",
+    "data.synth_ids", "data.synth_cameras",
 }  # fmt: skip
 #: Keys that hold counts (integers, even when the recipe's default is ``null``).
 INTEGER = {
     "train.epochs", "train.iterations", "train.batches_per_epoch", "sampler.num_batches", "runtime.num_workers",
     "sampler.batch_size", "sampler.p", "sampler.k", "sampler.s", "sampler.anchors", "sampler.positives", "sampler.negatives",
-    "input.height", "input.width", "eval.batch_size",
+    "input.height", "input.width", "eval.batch_size", "data.synth_ids", "data.synth_cameras",
 }  # fmt: skip
 NON_NEGATIVE = {"optimizer.weight_decay", "optimizer.momentum", "input.random_erasing", "runtime.num_workers"}
 
