@@ -71,8 +71,9 @@ def load_training_data(cfg: dict, dataset: str, root: str | Path | None, *, prog
             )
         from reid.data import synthreid
 
-        preset = cfg["data"]["synth_preset"] or "smoke"
-        root = synthreid.ensure(preset, progress=progress)
+        d = cfg["data"]
+        root = synthreid.ensure(d["synth_preset"] or "smoke", progress=progress,
+                                num_ids=d.get("synth_ids"), num_cameras=d.get("synth_cameras"))
     root = Path(root).expanduser()
     ds = load_dataset(dataset, root)
     if cfg["data"].get("validation_ids"):  # tune on held-out training identities, never on the test split

@@ -47,8 +47,10 @@ SCALES = ("smoke", "study", "full")
 
 #: Defaults every recipe shares; a recipe file only states what it changes.
 COMMON: dict[str, Any] = {
+    # SynthReID preset generated when no dataset root is given; synth_ids / synth_cameras change
+    # its number of identities / cameras (null: the preset's own).
     "data": {
-        "synth_preset": "smoke",
+        "synth_preset": "smoke", "synth_ids": None, "synth_cameras": None,
         "validation_ids": 0,  # training identities held out as a validation split (reid.data.validation)
     },
     "input": {"height": 256, "width": 128, "flip": True, "random_erasing": 0.0},
@@ -88,7 +90,7 @@ COMMON_CHOICES: dict[str, list] = {
 NULLABLE = {
     "model.weights", "model.ms_weights", "model.mt_weights", "train.epochs", "train.iterations",
     "train.batches_per_epoch", "train.grad_clip", "runtime.num_workers", "sampler.num_batches",
-    "data.synth_preset", "sampler.probe_cam", "sampler.gallery_cam",
+    "data.synth_preset", "data.synth_ids", "data.synth_cameras", "sampler.probe_cam", "sampler.gallery_cam",
 }  # fmt: skip
 
 #: Keys that must be > 0 / >= 0 when present.
@@ -96,12 +98,13 @@ POSITIVE = {
     "input.height", "input.width", "optimizer.lr", "sampler.batch_size", "sampler.p", "sampler.k",
     "sampler.anchors", "sampler.positives", "sampler.negatives", "sampler.num_batches", "sampler.s", "train.epochs",
     "train.iterations", "train.batches_per_epoch", "eval.batch_size", "schedule.step_size",
+    "data.synth_ids", "data.synth_cameras",
 }  # fmt: skip
 #: Keys that hold counts (integers, even when the recipe's default is ``null``).
 INTEGER = {
     "train.epochs", "train.iterations", "train.batches_per_epoch", "sampler.num_batches", "runtime.num_workers",
     "sampler.batch_size", "sampler.p", "sampler.k", "sampler.s", "sampler.anchors", "sampler.positives", "sampler.negatives",
-    "input.height", "input.width", "eval.batch_size", "data.validation_ids",
+    "input.height", "input.width", "eval.batch_size", "data.synth_ids", "data.synth_cameras", "data.validation_ids",
 }  # fmt: skip
 NON_NEGATIVE = {"optimizer.weight_decay", "optimizer.momentum", "input.random_erasing", "runtime.num_workers",
                 "data.validation_ids"}
