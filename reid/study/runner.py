@@ -209,13 +209,14 @@ def _worker_pool(todo: list[dict], jobs: int, bar) -> tuple[list[dict], list[str
 
 
 def _prepare_data(study: Study, progress: bool) -> None:
-    """Generate (or find) each SynthReID preset once, before the workers start."""
+    """Generate (or find) each SynthReID set once, before the workers start."""
     if study.dataset != "synthreid":
         return
-    from reid.data import synthreid
+    from reid.engine.data import load_training_data
 
-    for preset in sorted({cfg["data"]["synth_preset"] or "smoke" for cfg in study.configs.values()}):
-        synthreid.ensure(preset, progress=progress)
+    distinct = {json.dumps(cfg["data"], sort_keys=True): cfg for cfg in study.configs.values()}
+    for _, cfg in sorted(distinct.items()):
+        load_training_data(cfg, study.dataset, None, progress=progress)
 
 
 # ------------------------------------------------------------------------------------ the command
