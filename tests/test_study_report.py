@@ -107,7 +107,7 @@ def test_tables(evidence, tmp_path):
     assert "sn_beats_bh_map" in table and "+3.8 points" in table and "[+2.8, +4.8]" in table
     assert "50.0 ± 1.6" in table and "supported" in table and "69.14 -> 73.43" in table
     board = report.scoreboard_table(out)
-    assert board is not None and len(board.rows) == 2 and board.rows[0]["chapter"] == "{doc}`../notebooks/tiny_demo`"
+    assert board is not None and len(board.rows) == 2 and board.rows[0]["chapter"] == "{doc}`tiny_demo`"
     assert report.scoreboard_table(tmp_path / "nothing") is None
     with pytest.raises(ReidError, match=r"run `reid study support_neighbor`"):
         report.load_evidence("support_neighbor", tmp_path / "nothing")

@@ -37,7 +37,7 @@ from reid.errors import ReidError
 
 __all__ = [
     "evidence_dir", "load_evidence", "available_evidence", "claim_rows", "claim_table", "comparisons_table",
-    "scoreboard_rows", "scoreboard_table", "glue_values", "glue_keys", "glue_evidence", "format_ci",
+    "scoreboard_rows", "scoreboard_table", "overview_table", "chapter_link", "glue_values", "glue_keys", "glue_evidence", "format_ci",
     "CHAPTER_PAPERS",
 ]  # fmt: skip
 
@@ -189,7 +189,12 @@ def comparisons_table(evidence: dict, *, metric: str | None = None, labels: dict
                       note="B − A in points; 'different?' means the Holm-adjusted p ≤ 0.05.")
 
 
-def scoreboard_rows(directory: str | Path | None = None, *, link: str = "{doc}`../notebooks/%s`") -> list[dict]:
+def chapter_link(chapter: str, section: str | None = None) -> str:
+    """A MyST link, from a page in ``notebooks/``, to a chapter (and the claim's section anchor, if registered)."""
+    return f"[{chapter}]({chapter}.ipynb#{section})" if section else f"{{doc}}`{chapter}`"
+
+
+def scoreboard_rows(directory: str | Path | None = None) -> list[dict]:
     """Every claim of every evidence file: paper's number, our effect ± CI and n, verdict, chapter link."""
     rows = []
     for chapter in available_evidence(directory):
@@ -202,17 +207,17 @@ def scoreboard_rows(directory: str | Path | None = None, *, link: str = "{doc}`.
                 "our effect (95% CI), n": f"{_num(_disp(c.get('diff_mean'), c))}{' ' + unit if unit else ''} "
                                           f"{c['metric']} {format_ci(c)}, n = {c['n']}",
                 "verdict": VERDICT_MARKS.get(c["verdict"], c["verdict"]),
-                "chapter": (link % chapter) if "%s" in link else link,
+                "chapter": chapter_link(chapter, c.get("section")),
                 "_chapter": chapter, "_verdict": c["verdict"], "_label": ev.get("label", ""),
             })  # fmt: skip
     return rows
 
 
-def scoreboard_table(directory: str | Path | None = None, *, link: str = "{doc}`../notebooks/%s`"):
+def scoreboard_table(directory: str | Path | None = None):
     """The book's scoreboard as a :class:`reid.viz.Table` (None when no evidence exists yet)."""
     from reid.viz.common import make_table
 
-    rows = scoreboard_rows(directory, link=link)
+    rows = scoreboard_rows(directory)
     if not rows:
         return None
     columns = ["paper", "claim", "says", "paper's numbers", "our effect (95% CI), n", "verdict", "chapter"]
@@ -221,6 +226,31 @@ def scoreboard_table(directory: str | Path | None = None, *, link: str = "{doc}`
                       title="Every registered claim of the five papers",
                       note=f"Our effects: {'; '.join(labels)}. Paper's numbers: as printed, on the paper's dataset. "
                            "A verdict is about SynthReID at the scale run, never about Market-1501.")
+
+
+def overview_table(directory: str | Path | None = None):
+    """One row per chapter: evidence or not, claims by verdict, seeds, commit, the study's wall time."""
+    from reid.viz.common import make_table
+
+    have = set(available_evidence(directory))
+    rows = []
+    for chapter in [*CHAPTER_PAPERS, "benchmark"]:
+        if chapter not in have:
+            rows.append({"chapter": chapter_link(chapter), "paper": CHAPTER_PAPERS.get(chapter, "–"),
+                         "evidence": f"none yet: `reid study {chapter}`"})
+            continue
+        ev = load_evidence(chapter, directory)
+        verdicts = [c["verdict"] for c in ev.get("claims", [])]
+        wall = (ev.get("timings") or {}).get("study_wall_seconds")
+        rows.append({
+            "chapter": chapter_link(chapter), "paper": CHAPTER_PAPERS.get(chapter, "–"), "evidence": ev.get("label", ""),
+            "claims": len(verdicts), "supported": verdicts.count("supported"),
+            "contradicted": verdicts.count("contradicted"), "inconclusive": verdicts.count("inconclusive"),
+            "commit": str(ev.get("commit", ""))[:10], "study wall time (min)": None if wall is None else round(wall / 60, 1),
+        })  # fmt: skip
+    columns = ["chapter", "paper", "evidence", "claims", "supported", "contradicted", "inconclusive", "commit",
+               "study wall time (min)"]
+    return make_table(rows, columns=columns, title="Studies", formats={"study wall time (min)": "{:.1f}"})
 
 
 # ------------------------------------------------------------------------------------ glue
