@@ -60,6 +60,8 @@ class RunSpec:
     run_dir: str
     state: str  # "finished" | "resume" | "new" | "restart" | "stale"
     reason: str = ""
+    root: str | None = None  # dataset root (None: SynthReID generated from the recipe's preset)
+    device: str = "cpu"
 
 
 # ------------------------------------------------------------------------------------ planning
@@ -87,7 +89,7 @@ def _state(run: Path, cfg: dict, seed: int, dataset: str) -> tuple[str, str]:
     return "new", ""
 
 
-def plan(study: Study, out: str | Path) -> list[RunSpec]:
+def plan(study: Study, out: str | Path, *, root: str | Path | None = None, device: str = "cpu") -> list[RunSpec]:
     """One :class:`RunSpec` per (variant, seed), with the state of its run directory."""
     specs = []
     for name, variant in study.variants.items():
@@ -96,7 +98,8 @@ def plan(study: Study, out: str | Path) -> list[RunSpec]:
             path = run_dir(out, study.chapter, name, seed)
             state, reason = _state(path, cfg, seed, study.dataset)
             specs.append(RunSpec(study.chapter, name, seed, variant.recipe, study.dataset, study.scale,
-                                 dict(variant.overrides), str(path), state, reason))
+                                 dict(variant.overrides), str(path), state, reason,
+                                 None if root is None else str(root), device))
     return specs
 
 
@@ -154,8 +157,9 @@ def execute_run(spec: dict) -> dict:
     from reid.engine.provenance import write_json
 
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    path = train(spec["recipe"], dataset=spec["dataset"], scale=spec["scale"], seed=spec["seed"], out=spec["run_dir"],
-                 overrides=spec["overrides"], resume=spec["state"] != "restart", progress=False)
+    path = train(spec["recipe"], dataset=spec["dataset"], root=spec["root"], scale=spec["scale"], seed=spec["seed"],
+                 out=spec["run_dir"], overrides=spec["overrides"], resume=spec["state"] != "restart",
+                 device=spec["device"], progress=False)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     results_path = Path(path) / "results.json"
     results = json.loads(results_path.read_text(encoding="utf-8"))
@@ -229,6 +233,8 @@ def run_study(
     variants: list[str] | None = None,
     budget: int | None = None,
     out: str | Path = "evidence",
+    root: str | Path | None = None,
+    device: str = "cpu",
     allow_dirty: bool = False,
     plan_only: bool = False,
     aggregate_only: bool = False,
@@ -243,7 +249,7 @@ def run_study(
         raise ConfigError(f"--jobs must be a positive integer, got {jobs!r}.")
     study = load_study(chapter, scale=scale, seeds=seeds, variants=variants, budget=budget)
     out = Path(out)
-    specs = plan(study, out)
+    specs = plan(study, out, root=root, device=device)
     summary: dict[str, Any] = {"plan": [asdict(s) for s in specs], "chapter": study.chapter}
     if plan_only:
         summary["text"] = format_plan(specs)
@@ -264,8 +270,9 @@ def run_study(
                 f"the repository has uncommitted changes ({', '.join(git['changes'][:5])}): evidence must come from a "
                 "commit. Commit (or stash) them, or pass --allow-dirty for a trial run (the evidence then says dirty)."
             )
-        _prepare_data(study, progress)
-        from tqdm.auto import tqdm
+        if root is None:
+            _prepare_data(study, progress)
+        from tqdm import tqdm  # text bar on stderr (no widget in notebooks)
 
         started, wall0 = datetime.now(timezone.utc), time.perf_counter()
         with tqdm(total=len(todo), desc=f"reid study {study.chapter}", unit="run", disable=not progress,
