@@ -32,7 +32,7 @@ def register(subparsers) -> None:
         "study",
         help="run a chapter's registered claims over seeds and write evidence/<chapter>.json",
         description="Train every registered variant x seed of a chapter's study (resumable: finished runs are "
-        "kept and skipped), then compute each claim's seed-paired difference, 95%% t-interval and verdict.",
+        "kept and skipped), then compute each claim's seed-paired difference, 95% t-interval and verdict.",
     )
     p.add_argument("chapter", help="chapter name (smc_ecd, adaptive_margin, support_neighbor, view_adaptation, "
                                    "joint_am_triplet, benchmark) or the path of a registry JSON file")
