@@ -513,9 +513,26 @@ def assemble_pages(tree: Path, toc: Path) -> None:
             shutil.copy2(src, dst)
         else:
             dst.write_text(f"# {Path(entry).name.replace('_', ' ').capitalize()}\n\n(This page is missing.)\n")
-    for extra in ("static", "images"):
+    for extra in ("static", "images", "_ext"):
         if (REPO / "book" / extra).is_dir():
             shutil.copytree(REPO / "book" / extra, tree / "book" / extra, dirs_exist_ok=True)
+    copy_mathjax(tree / "book" / "_mathjax_static" / "mathjax")
+
+
+def copy_mathjax(dst: Path) -> None:
+    """Serve MathJax from the site itself (``_config.yml``'s ``mathjax_path``), so equations render
+    without network access. The files come from the locked ``jupyter-server-mathjax`` wheel."""
+    try:
+        import jupyter_server_mathjax
+    except ImportError:
+        raise SystemExit("book/build.py: jupyter-server-mathjax is not installed; run `make book` "
+                         "(it installs requirements-lock.txt), or pip install jupyter-server-mathjax.") from None
+    src = Path(jupyter_server_mathjax.__file__).parent / "static"
+    if not (src / "MathJax.js").is_file():
+        raise SystemExit(f"book/build.py: no MathJax.js under {src}; reinstall jupyter-server-mathjax.")
+    # The site needs the TeX input, the HTML-CSS output with its web fonts, and the extensions the
+    # combined configuration loads; the PNG image fonts (most of the 12 MB) are never used.
+    shutil.copytree(src, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns("imageFonts*", "*.png"))
 
 
 def jupyter_book_command() -> list[str]:
