@@ -291,6 +291,8 @@ def summarise_run(data: dict) -> dict[str, str]:
             hw_text = (hw_text + " " if hw_text else "") + "(" + ", ".join(extras) + ")"
         hardware = hw_text or _fmt(hardware)
     device = _first(data, "device", "hardware.device", "provenance.hardware.device", "recipe.device")
+    lock = _first(data, "lock.sha256")
+    lock = (lock[:10] + (" (+drift)" if _first(data, "lock.mismatches") else "")) if isinstance(lock, str) else "none recorded"
     versions = _first(data, "versions", "library_versions", "provenance.versions", default={})
     if isinstance(versions, dict):
         keep = [k for k in ("python", "torch", "torchvision", "numpy", "reid", "reid-book") if k in versions]
@@ -313,6 +315,7 @@ def summarise_run(data: dict) -> dict[str, str]:
         "device": _cell(device),
         "hardware": _cell(hardware),
         "versions": _cell(versions),
+        "lock": _cell(lock),
         "metrics": _cell(", ".join(summary) if summary else None),
     }
 
@@ -345,6 +348,11 @@ def build_environment() -> dict[str, str]:
         "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "unset"),
         "git commit": _git_commit() or "n/a (not a git checkout)",
     }
+    lock = REPO / "requirements-lock.txt"
+    if lock.is_file():
+        import hashlib
+
+        env["lock file"] = f"requirements-lock.txt, sha256 {hashlib.sha256(lock.read_bytes()).hexdigest()[:16]}"
     # Distribution metadata, not imports: importing torch & co. would cost seconds for one table.
     from importlib.metadata import PackageNotFoundError, version
 
@@ -408,7 +416,7 @@ def generate_reproducibility(
             "results go under `book/results/<name>/results.json`.\n```\n"
         )
     else:
-        cols = ["recipe", "dataset", "scale", "seed", "commit", "device", "hardware", "versions", "metrics"]
+        cols = ["recipe", "dataset", "scale", "seed", "commit", "device", "hardware", "versions", "lock", "metrics"]
         parts.append("| run | notebook | source | " + " | ".join(cols) + " |")
         parts.append("| " + " | ".join(["---"] * (len(cols) + 3)) + " |")
         for run in runs:
