@@ -1,9 +1,10 @@
 """Evaluation: distances, ranking metrics (CMC / mAP / mINP), the papers' protocols and analyses.
 
 ``distance`` (distances, also used by the losses) -> ``ranking`` (``rank_metrics``) ->
-``protocols`` (Market SQ/MQ, CUHK03, two-view single-shot) and ``analysis`` (camera pairs,
-negatives of interest, gallery size); ``rerank`` and ``joint_bayesian`` produce distance
-matrices for ``rank_metrics``.
+``streaming`` (the same metrics from features, without the ``Q x G`` matrix: Market + 500k
+distractors) -> ``protocols`` (Market SQ/MQ, CUHK03, two-view single-shot) and ``analysis``
+(camera pairs, negatives of interest, gallery size); ``rerank`` and ``joint_bayesian`` produce
+distance matrices for ``rank_metrics``. ``validation`` holds the input checks they all share.
 """
 
 from reid.metrics.analysis import (
@@ -42,11 +43,13 @@ from reid.metrics.ranking import (
     rank_metrics_reference,
 )
 from reid.metrics.rerank import k_reciprocal_rerank, rerank_distances
+from reid.metrics.streaming import MatchRanks, match_ranks_features, rank_metrics_features
 
 __all__ = [
     "AP_DEFINITIONS",
     "CameraPairMAP",
     "JointBayesian",
+    "MatchRanks",
     "NegativesOfInterest",
     "RankMetrics",
     "SingleShotResult",
@@ -62,11 +65,13 @@ __all__ = [
     "k_reciprocal_rerank",
     "market_multi_query",
     "market_single_query",
+    "match_ranks_features",
     "negatives_of_interest",
     "pairwise_distance",
     "pool_multi_query",
     "random_identity_split",
     "rank_metrics",
+    "rank_metrics_features",
     "rank_metrics_reference",
     "relative_improvement",
     "rerank_distances",
