@@ -4,7 +4,9 @@
 ``streaming`` (the same metrics from features, without the ``Q x G`` matrix: Market + 500k
 distractors) -> ``protocols`` (Market SQ/MQ, CUHK03, two-view single-shot) and ``analysis``
 (camera pairs, negatives of interest, gallery size); ``rerank`` and ``joint_bayesian`` produce
-distance matrices for ``rank_metrics``. ``validation`` holds the input checks they all share.
+distance matrices for ``rank_metrics``; ``neighbors`` gives exact k-nearest-neighbour lists and
+the CMC up to rank k (optionally through faiss). ``validation`` holds the input checks they all
+share.
 """
 
 from reid.metrics.analysis import (
@@ -42,6 +44,7 @@ from reid.metrics.ranking import (
     rank_metrics,
     rank_metrics_reference,
 )
+from reid.metrics.neighbors import Neighbors, TopKCMC, nearest_neighbors, topk_cmc
 from reid.metrics.rerank import k_reciprocal_rerank, rerank_distances
 from reid.metrics.streaming import MatchRanks, match_ranks_features, rank_metrics_features
 
@@ -50,9 +53,11 @@ __all__ = [
     "CameraPairMAP",
     "JointBayesian",
     "MatchRanks",
+    "Neighbors",
     "NegativesOfInterest",
     "RankMetrics",
     "SingleShotResult",
+    "TopKCMC",
     "average_precision",
     "average_single_shot",
     "camera_pair_map",
@@ -66,6 +71,7 @@ __all__ = [
     "market_multi_query",
     "market_single_query",
     "match_ranks_features",
+    "nearest_neighbors",
     "negatives_of_interest",
     "pairwise_distance",
     "pool_multi_query",
@@ -77,5 +83,6 @@ __all__ = [
     "rerank_distances",
     "single_shot_cmc",
     "squared_euclidean",
+    "topk_cmc",
     "two_view_single_shot",
 ]

@@ -72,7 +72,11 @@ def as_labels(x: Any, name: str) -> np.ndarray:
 
 def check_features(t: torch.Tensor, name: str) -> torch.Tensor:
     """Raise one clear error when a feature matrix holds NaN or inf; return it unchanged."""
-    if t.is_floating_point() and t.numel() and not bool(torch.isfinite(t).all()):
+    if not (t.is_floating_point() and t.numel()):
+        return t
+    # One reduction without a temporary of t's size (NaN propagates through min/max).
+    low, high = torch.aminmax(t)
+    if not bool(torch.isfinite(low) & torch.isfinite(high)):
         bad = ~torch.isfinite(t)
         row = int(bad.any(-1).nonzero()[0, 0]) if t.dim() > 1 else int(bad.nonzero()[0, 0])
         raise ConfigError(
