@@ -14,8 +14,8 @@ appended through ``rank_metrics_features(..., distractor_features=...)``. Featur
 with planted structure (``planted_features``): Gaussian identity centres, per-image noise of
 varying scale, distractors that are one-image identities, a fifth of them look-alikes of a test
 identity. At Market size this gives about 84 % mAP and 36 % mINP with a long tail of hard true
-matches: about 800 negatives per query lie above the hardest true match at 16k, and far more
-at 516k, which is the work the streaming evaluator cannot skip.
+matches: on average about 800 negatives per query rank before its hardest true match at 16k, and
+far more at 516k, which is the work the streaming evaluator cannot skip (it visits each of them).
 
 Each gallery size runs in a fresh subprocess, so the peak RSS printed (``getrusage`` maxrss of
 that process: Python, torch, the features themselves and the evaluation) is per size. Times are

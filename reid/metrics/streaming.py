@@ -37,6 +37,8 @@ the dense call), and for chunked galleries whenever the BLAS computes each eleme
 the tile's shape, which :class:`~reid.metrics.distance.DistanceTiles` arranges by never cutting a
 tile below 4 x 16 (``tests/test_metrics_distance.py`` checks it bit for bit on the installed BLAS,
 and ``tests/test_metrics_streaming.py`` checks the metrics against the dense path, ties included).
+On a GPU the tiles run on the features' device too, but cuBLAS picks kernels by shape, so there
+the streamed and dense numbers may differ in the last bit (and so in the order of near-ties).
 
 **Distractors.** ``distractor_features`` are appended to the gallery without copying it, labelled
 pid 0 (:data:`~reid.metrics.ranking.DISTRACTOR_PID`, kept as negatives) and camera
@@ -143,6 +145,28 @@ class _Binner:
         return rows * self.width + (torch.cat(below) if below else rows)
 
 
+def _gather_from_tiles(segments, offsets, block, pair_q, pair_col, pair_seg, selected) -> torch.Tensor:
+    """Distances of the ``selected`` (query row, global column) pairs of one row block, read from
+    the very tiles the counting pass computes (so the values are the same numbers)."""
+    seg0 = segments[0]
+    values = torch.empty(len(pair_q), dtype=seg0.dtype, device=seg0.device)
+    for s, seg in enumerate(segments):
+        sel = np.flatnonzero(selected & (pair_seg == s))
+        if len(sel) == 0:
+            continue
+        local = pair_col[sel] - offsets[s]
+        chunks = seg.chunks(block)
+        which = np.searchsorted([c[0] for c in chunks], local, side="right") - 1
+        for k in np.unique(which):
+            part = which == k
+            tile = seg.tile(block, chunks[k])
+            rows = torch.from_numpy(pair_q[sel[part]] - block[0]).to(seg.device)
+            cols = torch.from_numpy(local[part] - chunks[k][0]).to(seg.device)
+            values[torch.from_numpy(sel[part]).to(seg.device)] = tile[rows, cols]
+            del tile
+    return values
+
+
 def _stream_match_ranks(
     segments: Sequence[DistanceTiles],
     q_pids: np.ndarray,
@@ -193,8 +217,8 @@ def _stream_match_ranks(
     if num_valid == 0:
         return result(np.zeros((0, 1, num_levels), np.int64))
     width = int(counts.max())
-    # Every same-identity (query, column) pair of the valid queries, and where its value goes:
-    # true matches to their slot among the query's matches, same-camera junk to a list of its own.
+    # Every same-identity (query, column) pair of the valid queries: whether it is a true match,
+    # and if so its slot among the query's matches.
     pair_v, pair_s = np.nonzero(present[valid_rows])
     pair_q = valid_rows[pair_v]
     pair_col = slot_cols[valid_rows][pair_v, pair_s]
@@ -213,22 +237,8 @@ def _stream_match_ranks(
     for block in blocks:
         r0, r1 = block
         # Pass 1: the same-identity distances of this block's queries, from the tiles holding them.
-        pair_val = torch.empty(len(pair_q), dtype=dtype, device=device)
         in_block = (pair_q >= r0) & (pair_q < r1)
-        for s, seg in enumerate(segments):
-            sel = np.flatnonzero(in_block & (pair_seg == s))
-            if len(sel) == 0:
-                continue
-            local = pair_col[sel] - offsets[s]
-            chunks = seg.chunks(block)
-            which = np.searchsorted([c[0] for c in chunks], local, side="right") - 1
-            for k in np.unique(which):
-                part = sel[which == k]
-                tile = seg.tile(block, chunks[k])
-                pair_val[torch.from_numpy(part).to(device)] = tile[
-                    torch.from_numpy(pair_q[part] - r0).to(device),
-                    torch.from_numpy(local[which == k] - chunks[k][0]).to(device)]
-                del tile
+        pair_val = _gather_from_tiles(segments, offsets, block, pair_q, pair_col, pair_seg, in_block)
         blk = np.flatnonzero(in_block)
         if len(blk) == 0:  # no valid query in this block
             if bar is not None:
