@@ -213,6 +213,16 @@ def test_cache_key_changes_with_one_generator_constant():
     assert synthreid.cache_key("tiny", 0, source=edited) != synthreid.cache_key("tiny", 0)
 
 
+def test_ensure_with_other_sizes_is_its_own_cached_set(tmp_path, monkeypatch):
+    monkeypatch.setenv("REID_DATA_HOME", str(tmp_path / "home"))
+    root = synthreid.ensure("tiny", seed=0, progress=False, num_ids=6, num_cameras=2)
+    assert root.name.startswith("tiny-6ids-2cameras-seed0-")
+    manifest = json.loads((root / "synthreid.json").read_text())
+    assert manifest["params"]["num_ids"] == 6 and manifest["params"]["num_cameras"] == 2
+    assert manifest["params"]["two_view_ids"] == 6   # capped at the number of identities
+    assert synthreid.cache_key("tiny", 0, num_ids=6) != synthreid.cache_key("tiny", 0)
+
+
 def test_cache_key_changes_with_preset_parameters_and_seed(monkeypatch):
     key = synthreid.cache_key("tiny", 0)
     assert synthreid.cache_key("tiny", 1) != key

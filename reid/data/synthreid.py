@@ -79,6 +79,7 @@ __all__ = [
     "ensure",
     "cache_dir",
     "cache_key",
+    "preset_params",
 ]
 
 #: Version of the on-disk layout (written into the manifest and the ``.mat`` header). The cache
@@ -831,34 +832,52 @@ def cache_dir(root=None) -> Path:
     return data_home(root) / "synthreid"
 
 
-def cache_key(preset: str, seed: int, *, source: bytes | None = None) -> str:
+def preset_params(preset: str, *, num_ids: int | None = None, num_cameras: int | None = None) -> dict:
+    """The :func:`generate` parameters of ``preset``, optionally with another number of identities
+    or cameras (the distractor, junk and two-view counts follow the preset, capped at ``num_ids``)."""
+    if preset not in PRESETS:
+        raise ConfigError(f"SynthReID: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    params = dict(PRESETS[preset])
+    if num_ids is not None:
+        params["num_ids"] = int(num_ids)
+        params["two_view_ids"] = min(params["two_view_ids"], int(num_ids))
+    if num_cameras is not None:
+        params["num_cameras"] = int(num_cameras)
+    return params
+
+
+def cache_key(preset: str, seed: int, *, source: bytes | None = None, **changes) -> str:
     """The content hash naming a cached preset: this module's source (or ``source``, for tests),
-    the preset's parameters, the seed, and the versions of the libraries that write the bytes."""
+    the generation parameters (``changes`` as for :func:`preset_params`), the seed, and the
+    versions of the libraries that write the bytes."""
     from reid.data.cache import content_key, library_fingerprint, module_source
 
     code = module_source(sys.modules[__name__]) if source is None else source
-    params = {"preset": preset, "seed": int(seed), "params": PRESETS[preset],
+    params = {"preset": preset, "seed": int(seed), "params": preset_params(preset, **changes),
               "libraries": library_fingerprint("numpy", "scipy", "pillow")}
     return content_key(sources=[code], params=params)
 
 
-def ensure(preset: str = "smoke", seed: int = 0, root=None, *, progress: bool = True) -> Path:
+def ensure(preset: str = "smoke", seed: int = 0, root=None, *, progress: bool = True,
+           num_ids: int | None = None, num_cameras: int | None = None) -> Path:
     """Return the Market-layout root of a cached SynthReID preset, generating it once.
 
-    The dataset lives at ``cache_dir(root) / f"{preset}-seed{seed}-{cache_key(preset, seed)}"``:
-    the folder name is a hash of this generator's source and the preset's parameters, so a changed
+    ``num_ids`` / ``num_cameras`` change the preset's size (see :func:`preset_params`). The dataset
+    lives at ``cache_dir(root) / f"{preset}-seed{seed}-{key}"`` (plus the changed sizes), where
+    ``key`` is :func:`cache_key`: a hash of this generator's source and the parameters, so a changed
     generator can never reuse a set that an older one wrote. Generation is atomic (temporary
     directory, then rename), so concurrent or interrupted calls never expose a partial set.
     """
-    if preset not in PRESETS:
-        raise ConfigError(f"SynthReID: unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    target = cache_dir(root) / f"{preset}-seed{seed}-{cache_key(preset, seed)}"
+    changes = {"num_ids": num_ids, "num_cameras": num_cameras}
+    params = preset_params(preset, **changes)
+    sizes = "".join(f"-{v}{k.split('_')[1]}" for k, v in changes.items() if v is not None)
+    target = cache_dir(root) / f"{preset}{sizes}-seed{seed}-{cache_key(preset, seed, **changes)}"
     if (target / "synthreid.json").is_file():
         return target
     if target.exists() and not any(target.iterdir()):
         target.rmdir()
     try:
-        return generate(target, seed=seed, progress=progress, **PRESETS[preset])
+        return generate(target, seed=seed, progress=progress, **params)
     except (ConfigError, OSError):
         if (target / "synthreid.json").is_file():   # another process finished it first
             return target
