@@ -89,3 +89,17 @@ def test_gallery_size_curve_nested_and_consistent():
     assert maps[0] >= maps[1] >= maps[2]  # nested galleries: adding negatives never helps
     with pytest.raises(ConfigError):
         gallery_size_curve(qf, gf, distractors, q_pids, g_pids, q_cams, g_cams, num_distractors=[51])
+
+
+def test_analyses_reject_nan_distances_and_non_integral_labels():
+    d = np.array([[0.1, np.nan]])
+    with pytest.raises(ConfigError, match="NaN"):
+        negatives_of_interest(d, [1], [1, 2], [0], [1, 1])
+    with pytest.raises(ConfigError, match="NaN"):
+        camera_pair_map(d, [1], [1, 2], [0], [1, 1])
+    with pytest.raises(ConfigError, match="not integral"):
+        camera_pair_map(np.zeros((1, 2)), [1], [1, 2], [0], [1.5, 1])
+    qf = torch.tensor([[float("nan"), 0.0]])
+    with pytest.raises(ConfigError, match="NaN/inf"):
+        gallery_size_curve(qf, torch.zeros(2, 2), torch.zeros(3, 2), [1], [1, 2], [0], [1, 1],
+                           num_distractors=[0, 3])

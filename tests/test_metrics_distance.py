@@ -7,6 +7,8 @@ import torch.nn.functional as F
 
 from reid.errors import ConfigError
 from reid.metrics.distance import (
+    MIN_TILE_COLS,
+    DistanceTiles,
     cosine_similarity_matrix,
     euclidean,
     pairwise_distance,
@@ -74,3 +76,43 @@ def test_cosine_similarity_matrix():
     assert torch.all(cosine_similarity_matrix(z) == 0)  # no NaN for zero vectors
     with pytest.raises(ConfigError):
         cosine_similarity_matrix(torch.zeros(2, 3), torch.zeros(2, 4))
+
+
+def test_pairwise_rejects_nan_and_inf_features():
+    with pytest.raises(ConfigError, match=r"x contains 1 NaN/inf value\(s\) \(first in row 1\)"):
+        pairwise_distance(torch.tensor([[0.0, 1.0], [float("nan"), 0.0]]), torch.zeros(3, 2))
+    with pytest.raises(ConfigError, match="y contains 2 NaN/inf"):
+        pairwise_distance(torch.zeros(1, 2), torch.full((1, 2), float("inf")))
+
+
+@pytest.mark.parametrize("dim", [3, 17, 256, 2048])
+@pytest.mark.parametrize("metric", ["euclidean", "sqeuclidean", "cosine"])
+def test_tiles_are_bit_identical_to_the_dense_matrix(dim, metric):
+    # The streaming evaluator's exactness rests on this: every tile (row blocks x column chunks,
+    # never thinner than MIN_TILE_ROWS x MIN_TILE_COLS unless it is the dense call itself) holds
+    # exactly the numbers of pairwise_distance, on the installed BLAS.
+    g = torch.Generator().manual_seed(dim)
+    x, y = torch.randn(37, dim, generator=g), 3 * torch.randn(301, dim, generator=g)
+    for block_size, chunk_size in ((4096, 32), (5, 33), (16, 100), (2, 40), (4096, 8192)):
+        for normalize in (False, True):
+            dense = pairwise_distance(x, y, metric, normalize=normalize, block_size=block_size)
+            tiles = DistanceTiles(x, y, metric, normalize=normalize, block_size=block_size,
+                                  chunk_size=chunk_size)
+            for block in tiles.row_blocks():
+                chunks = tiles.chunks(block)
+                assert all(c1 - c0 >= MIN_TILE_COLS for c0, c1 in chunks) or chunks == [(0, 301)]
+                for chunk in chunks:
+                    assert torch.equal(tiles.tile(block, chunk), dense[block[0]:block[1], chunk[0]:chunk[1]])
+
+
+def test_tiles_with_an_index_equal_the_dense_matrix_of_the_gathered_rows():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(9, 64, generator=g), torch.randn(200, 64, generator=g)
+    index = torch.randperm(200, generator=g)[:150]
+    dense = pairwise_distance(x, y[index], "euclidean")
+    tiles = DistanceTiles(x, y, "euclidean", chunk_size=40, index=index)
+    assert tiles.num_cols == 150 and len(tiles.chunks((0, 9))) == 4
+    got = torch.cat([tiles.tile((0, 9), c) for c in tiles.chunks((0, 9))], 1)
+    assert torch.equal(got, dense)
+    with pytest.raises(ConfigError, match="chunk_size"):
+        DistanceTiles(x, y, chunk_size=31)

@@ -71,3 +71,17 @@ def test_pca_and_errors():
         JointBayesian().fit(x, pids[:-1])
     with pytest.raises(ConfigError):
         JointBayesian().fit(x[:3], [0, 1, 2])  # no identity with two images
+
+
+def test_joint_bayesian_rejects_nan_features_and_float_pids():
+    x = torch.randn(8, 3, dtype=torch.float64)
+    pids = [0, 0, 1, 1, 2, 2, 3, 3]
+    with pytest.raises(ConfigError, match="not integral"):
+        JointBayesian().fit(x, [0.5] * 8)
+    bad = x.clone()
+    bad[3, 0] = float("nan")
+    with pytest.raises(ConfigError, match="NaN/inf"):
+        JointBayesian().fit(bad, pids)
+    model = JointBayesian().fit(x, pids)
+    with pytest.raises(ConfigError, match="NaN/inf"):
+        model.distance(bad, x)

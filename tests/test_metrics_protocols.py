@@ -116,3 +116,29 @@ def test_random_identity_split():
     assert len(random_identity_split(np.arange(971), 871)[1]) == 100
     with pytest.raises(ConfigError):
         random_identity_split(np.arange(4), 4)
+
+
+def test_single_shot_rejects_nan_distances_and_bad_pids():
+    # NaN used to reach np.bincount and fail with its own ValueError.
+    d = np.array([[0.1, np.nan], [0.3, 0.2]])
+    with pytest.raises(ConfigError, match="dist contains NaN"):
+        single_shot_cmc(d, [1, 2], [1, 2], repeats=2)
+    with pytest.raises(ConfigError, match="not integral"):
+        single_shot_cmc(np.ones((2, 2)), [1.5, 2], [1, 2])
+    with pytest.raises(ConfigError, match="integer labels"):
+        single_shot_cmc(np.ones((2, 2)), ["a", "b"], [1, 2])
+    with pytest.raises(ConfigError, match="not integral"):
+        random_identity_split([0.5, 1.0, 2.0])
+
+
+def test_protocols_reject_nan_features_and_float_pids():
+    bad = QF.clone()
+    bad[0, 1] = float("nan")
+    with pytest.raises(ConfigError, match="NaN/inf"):
+        market_single_query(bad, GF, **LABELS)
+    with pytest.raises(ConfigError, match="NaN/inf"):
+        market_multi_query(bad, GF, **LABELS)
+    with pytest.raises(ConfigError, match="not integral"):
+        pool_multi_query(QF, [1, 1.5], [0, 0])
+    with pytest.raises(ConfigError, match="not integral"):
+        market_single_query(QF, GF, **{**LABELS, "g_pids": [1.0, 2.5]})

@@ -206,3 +206,32 @@ def test_torch_sort_branch_used_on_gpus_agrees(monkeypatch):
     ref = rank_metrics_reference(d, qp, gp, qc, gc, ap="trapezoid")
     got = ranking.rank_metrics(torch.from_numpy(d), qp, gp, qc, gc, ap="trapezoid", block_size=3)
     assert got.mAP == pytest.approx(ref.mAP, abs=1e-12)
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("q_pids", [1.2], "not integral"),  # used to be truncated to 1 and match gallery pid 1.8
+    ("g_pids", [1.8, 2.0], "not integral"),
+    ("g_camids", [0.5, 1.0], "not integral"),
+    ("q_pids", ["0001"], "integer labels"),
+    ("g_pids", np.array(["a", "b"], dtype=object), "integer labels"),
+    ("q_camids", [np.nan], "NaN"),
+])
+def test_labels_must_be_integers(field, value, match):
+    kw = dict(q_pids=[1], g_pids=[1, 2], q_camids=[0], g_camids=[1, 1])
+    kw[field] = value
+    with pytest.raises(ConfigError, match=match):
+        rank_metrics(np.array([[0.1, 0.2]]), **kw)
+    with pytest.raises(ConfigError, match=match):
+        rank_metrics_reference(np.array([[0.1, 0.2]]), **kw)
+
+
+def test_integral_float_and_object_labels_are_accepted():
+    d = np.array([[0.1, 0.2]])
+    ref = rank_metrics(d, [1], [1, 2], [0], [1, 1])
+    assert rank_metrics(d, np.array([1.0]), torch.tensor([1.0, 2.0]), [0.0], [1, 1]).mAP == ref.mAP
+    assert rank_metrics(d, np.array([1], dtype=object), [1, 2], [0], [1, 1]).mAP == ref.mAP
+
+
+def test_reference_rejects_nan_distances():
+    with pytest.raises(ConfigError, match="NaN"):
+        rank_metrics_reference(np.array([[0.1, np.nan]]), [1], [1, 2], [0], [1, 1])

@@ -86,3 +86,14 @@ def test_bad_parameters():
         k_reciprocal_rerank(feats[:5], feats[5:], k1=5, k2=9)
     with pytest.raises(ConfigError):
         rerank_distances(np.zeros((2, 3)), np.zeros((2, 2)), np.zeros((2, 2)))
+
+
+def test_rerank_rejects_nan_inputs():
+    feats = torch.randn(6, 4)
+    feats[2, 1] = float("nan")
+    with pytest.raises(ConfigError, match="NaN/inf"):
+        k_reciprocal_rerank(feats[:2], feats[2:], k1=2, k2=1)
+    d = torch.rand(2, 4)
+    d[0, 0] = float("nan")
+    with pytest.raises(ConfigError, match="q_g contains NaN"):
+        rerank_distances(d, torch.rand(2, 2), torch.rand(4, 4), k1=2, k2=1)

@@ -6,6 +6,9 @@ Two families live here:
   gradient, computed in row blocks written straight into the output matrix, so only the
   ``Q x G`` result itself (plus one block) has to fit in memory. Accepts NumPy arrays or torch
   tensors and always returns a torch tensor (smaller is closer).
+  :class:`DistanceTiles` produces the same matrix one ``rows x columns`` tile at a time, for
+  evaluations whose ``Q x G`` matrix does not fit (``reid.metrics.streaming``): every element is
+  computed by the same code, :func:`_distance_block`, on the same operands.
 * :func:`squared_euclidean`, :func:`euclidean`, :func:`cosine_similarity_matrix` —
   differentiable in-batch helpers for the losses (``losses/*`` import them from here).
 
@@ -14,6 +17,7 @@ The module is deliberately import-light: torch (and NumPy only through ``torch.a
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -21,6 +25,7 @@ import torch.nn.functional as F
 
 __all__ = [
     "METRICS",
+    "DistanceTiles",
     "pairwise_distance",
     "squared_euclidean",
     "euclidean",
@@ -29,6 +34,17 @@ __all__ = [
 
 #: Names accepted by :func:`pairwise_distance`.
 METRICS = ("euclidean", "sqeuclidean", "cosine")
+
+#: :func:`pairwise_distance`'s default number of query rows per block; :class:`DistanceTiles`
+#: uses the same row blocks, so its tiles repeat the dense computation row for row.
+DEFAULT_BLOCK_SIZE = 4096
+
+# Smallest tile for which the BLAS (MKL here) computes each element of ``x @ y.T`` with the same
+# operations whatever the tile's shape and position. Thinner products go to other kernels (a
+# matrix-vector product for one row, "small matrix" kernels for < 4 rows or < 16 columns) whose
+# rounding differs in the last bit; ``tests/test_metrics_distance.py`` checks the property.
+MIN_TILE_ROWS = 4
+MIN_TILE_COLS = 16
 
 
 def _config_error(message: str) -> Exception:
@@ -39,7 +55,10 @@ def _config_error(message: str) -> Exception:
 
 
 def _as_features(x: Any, name: str) -> torch.Tensor:
-    """A 2-D floating tensor view of ``x`` (NumPy arrays are shared, not copied, when possible)."""
+    """A 2-D floating tensor view of ``x`` (NumPy arrays are shared, not copied, when possible),
+    checked to be finite."""
+    from reid.metrics.validation import check_features
+
     t = torch.as_tensor(x)
     if t.dim() == 1:
         t = t.unsqueeze(0)
@@ -50,7 +69,32 @@ def _as_features(x: Any, name: str) -> torch.Tensor:
         )
     if not t.is_floating_point():
         t = t.float()
-    return t.detach()
+    return check_features(t.detach(), name)
+
+
+def _check_metric(metric: str, block_size: int) -> None:
+    if metric not in METRICS:
+        raise _config_error(f"unknown distance metric {metric!r}; use one of {', '.join(METRICS)}.")
+    if block_size < 1:
+        raise _config_error(f"block_size must be >= 1, got {block_size}.")
+
+
+def _distance_block(xb: torch.Tensor, yt: torch.Tensor, y_sq: torch.Tensor | None, metric: str,
+                    out: torch.Tensor) -> torch.Tensor:
+    """``out = d(xb, y)`` for a block of (already normalised, same-dtype) rows: the arithmetic of
+    every evaluation distance in the library. ``yt`` is ``y.t()``, ``y_sq`` its squared row norms
+    (unused for cosine)."""
+    if metric == "cosine":
+        # 1 - x·y written in place: out = 1 + (-1) * (x @ y^T)
+        torch.addmm(torch.ones((), dtype=out.dtype, device=out.device), xb, yt, beta=1.0, alpha=-1.0, out=out)
+        return out.clamp_(min=0.0, max=2.0)
+    x_sq = (xb * xb).sum(1, keepdim=True)
+    # ||x||² + ||y||² - 2 x·y, accumulated in place to avoid extra block-sized temporaries.
+    torch.addmm(y_sq.unsqueeze(0), xb, yt, beta=1.0, alpha=-2.0, out=out)
+    out.add_(x_sq).clamp_(min=0.0)
+    if metric == "euclidean":
+        out.sqrt_()
+    return out
 
 
 @torch.no_grad()
@@ -60,7 +104,7 @@ def pairwise_distance(
     metric: str = "euclidean",
     *,
     normalize: bool = False,
-    block_size: int = 4096,
+    block_size: int = DEFAULT_BLOCK_SIZE,
 ) -> torch.Tensor:
     """Distance matrix ``D[i, j] = d(x_i, y_j)`` for evaluation (smaller is closer).
 
@@ -76,12 +120,10 @@ def pairwise_distance(
     Rows of ``x`` are processed ``block_size`` at a time and written into a preallocated output,
     so the peak extra memory is one ``block_size x G`` block. Inputs may be NumPy arrays or torch
     tensors (any device); the result is a torch tensor on the input's device with the input's
-    floating dtype (float32 for integer inputs). ``y=None`` means ``y = x``.
+    floating dtype (float32 for integer inputs). ``y=None`` means ``y = x``. Features with NaN or
+    inf are rejected with a :class:`~reid.errors.ConfigError`.
     """
-    if metric not in METRICS:
-        raise _config_error(f"unknown distance metric {metric!r}; use one of {', '.join(METRICS)}.")
-    if block_size < 1:
-        raise _config_error(f"block_size must be >= 1, got {block_size}.")
+    _check_metric(metric, block_size)
     xq = _as_features(x, "x")
     yg = xq if y is None else _as_features(y, "y").to(device=xq.device)
     if xq.shape[1] != yg.shape[1]:
@@ -97,22 +139,79 @@ def pairwise_distance(
 
     out = torch.empty(xq.shape[0], yg.shape[0], dtype=dtype, device=xq.device)
     yt = yg.t()
-    y_sq = (yg * yg).sum(1)
+    y_sq = None if metric == "cosine" else (yg * yg).sum(1)
     for start in range(0, xq.shape[0], block_size):
-        xb = xq[start : start + block_size]
-        ob = out[start : start + block_size]
-        if metric == "cosine":
-            # 1 - x·y written in place: out = 1 + (-1) * (x @ y^T)
-            torch.addmm(torch.ones((), dtype=dtype, device=xq.device), xb, yt, beta=1.0, alpha=-1.0, out=ob)
-            ob.clamp_(min=0.0, max=2.0)
-            continue
-        x_sq = (xb * xb).sum(1, keepdim=True)
-        # ||x||² + ||y||² - 2 x·y, accumulated in place to avoid extra block-sized temporaries.
-        torch.addmm(y_sq.unsqueeze(0), xb, yt, beta=1.0, alpha=-2.0, out=ob)
-        ob.add_(x_sq).clamp_(min=0.0)
-        if metric == "euclidean":
-            ob.sqrt_()
+        _distance_block(xq[start : start + block_size], yt, y_sq, metric, out[start : start + block_size])
     return out
+
+
+class DistanceTiles:
+    """The matrix ``pairwise_distance(x, y[index], metric, normalize=normalize)`` tile by tile.
+
+    Rows come in :func:`pairwise_distance`'s own blocks of ``block_size`` queries; the columns of a
+    block are cut into ``len(chunks(b))`` near-equal chunks of at most ``chunk_size`` (at least
+    ``chunk_size / 2``) gallery items, or kept whole when the gallery fits in one chunk or the block
+    has fewer than :data:`MIN_TILE_ROWS` rows. Each tile is computed by :func:`_distance_block` on
+    the same operands as the dense path: the same query rows, the same (normalised, dtype-promoted)
+    gallery rows, in the same order. A tile is therefore bit-identical to the corresponding part of
+    the dense matrix when it is a single chunk (the dense call itself) and, for chunked galleries,
+    whenever the BLAS computes each element independently of the tile's shape and position, which
+    holds for tiles of at least ``MIN_TILE_ROWS x MIN_TILE_COLS`` (checked by the tests).
+
+    ``index`` (optional, 1-D) selects and orders gallery rows without copying the whole gallery: a
+    chunk gathers ``y[index[c0:c1]]``, exactly the rows of the dense ``y[index]``.
+    Memory: the query features, one ``block_size x chunk_size`` tile and one gathered chunk.
+    """
+
+    def __init__(self, x: Any, y: Any, metric: str = "euclidean", *, normalize: bool = False,
+                 block_size: int = DEFAULT_BLOCK_SIZE, chunk_size: int = 8192,
+                 index: torch.Tensor | None = None, x_name: str = "x", y_name: str = "y"):
+        _check_metric(metric, block_size)
+        if chunk_size < 2 * MIN_TILE_COLS:
+            raise _config_error(f"chunk_size must be >= {2 * MIN_TILE_COLS}, got {chunk_size}.")
+        xq = _as_features(x, x_name)
+        yg = _as_features(y, y_name)
+        if xq.shape[1] != yg.shape[1]:
+            raise _config_error(
+                f"{x_name} and {y_name} must have the same feature dimension, got {xq.shape[1]} and "
+                f"{yg.shape[1]}; extract both sets with the same model.")
+        self.dtype = torch.promote_types(xq.dtype, yg.dtype)
+        self.device = xq.device
+        self.metric, self.normalize = metric, normalize or metric == "cosine"
+        xq = xq.to(self.dtype)
+        self.x = F.normalize(xq, dim=1) if self.normalize else xq
+        self.y = yg
+        self.index = None if index is None else torch.as_tensor(index, dtype=torch.int64).reshape(-1)
+        self.num_rows = xq.shape[0]
+        self.num_cols = yg.shape[0] if self.index is None else len(self.index)
+        self.block_size, self.chunk_size = int(block_size), int(chunk_size)
+
+    def row_blocks(self) -> list[tuple[int, int]]:
+        """``(start, stop)`` of every row block: :func:`pairwise_distance`'s blocks."""
+        return [(s, min(s + self.block_size, self.num_rows)) for s in range(0, self.num_rows, self.block_size)]
+
+    def chunks(self, block: tuple[int, int]) -> list[tuple[int, int]]:
+        """``(start, stop)`` column ranges of the tiles of one row block."""
+        n = self.num_cols
+        if n <= self.chunk_size or block[1] - block[0] < MIN_TILE_ROWS:
+            return [(0, n)]
+        k = math.ceil(n / self.chunk_size)
+        bounds = [(i * n) // k for i in range(k + 1)]
+        return list(zip(bounds[:-1], bounds[1:]))
+
+    def gallery_rows(self, start: int, stop: int) -> torch.Tensor:
+        """Prepared (dtype-promoted, normalised when asked) gallery rows ``start:stop``."""
+        rows = self.y[start:stop] if self.index is None else self.y[self.index[start:stop].to(self.y.device)]
+        rows = rows.to(device=self.device, dtype=self.dtype)
+        return F.normalize(rows, dim=1) if self.normalize else rows
+
+    @torch.no_grad()
+    def tile(self, block: tuple[int, int], chunk: tuple[int, int]) -> torch.Tensor:
+        """Distances of query rows ``block`` to gallery columns ``chunk`` (a fresh tensor)."""
+        yc = self.gallery_rows(*chunk)
+        y_sq = None if self.metric == "cosine" else (yc * yc).sum(1)
+        out = torch.empty(block[1] - block[0], chunk[1] - chunk[0], dtype=self.dtype, device=self.device)
+        return _distance_block(self.x[block[0] : block[1]], yc.t(), y_sq, self.metric, out)
 
 
 def squared_euclidean(x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

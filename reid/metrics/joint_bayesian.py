@@ -29,10 +29,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch
 
 from reid.errors import ConfigError
+from reid.metrics.validation import as_labels, check_features
 
 __all__ = ["JointBayesian"]
 
@@ -50,6 +50,7 @@ class JointBayesian:
         t = torch.as_tensor(x).detach().to(torch.float64).cpu()
         if t.dim() != 2:
             raise ConfigError(f"features must be (num_samples, dim), got shape {tuple(t.shape)}.")
+        check_features(t, "features")
         if not hasattr(self, "mean_"):
             raise ConfigError("JointBayesian is not fitted yet; call .fit(train_features, train_pids).")
         if t.shape[1] != self.mean_.shape[0]:
@@ -64,9 +65,10 @@ class JointBayesian:
 
     def fit(self, features: Any, pids: Any) -> "JointBayesian":
         x = torch.as_tensor(features).detach().to(torch.float64).cpu()
-        labels = torch.as_tensor(np.asarray(pids.cpu() if isinstance(pids, torch.Tensor) else pids))
+        labels = torch.from_numpy(as_labels(pids, "pids"))
         if x.dim() != 2 or len(labels) != len(x):
             raise ConfigError("fit expects features (n, d) and one pid per row.")
+        check_features(x, "features")
         _, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
         if len(counts) < 2 or int((counts > 1).sum()) < 1:
             raise ConfigError("Joint Bayesian needs at least two identities and one with 2+ images.")

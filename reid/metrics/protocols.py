@@ -28,8 +28,9 @@ import numpy as np
 import torch
 
 from reid.errors import ConfigError
-from reid.metrics.distance import pairwise_distance
+from reid.metrics.distance import _as_features, pairwise_distance
 from reid.metrics.ranking import RankMetrics, rank_metrics
+from reid.metrics.validation import as_array, as_labels, check_distances
 
 __all__ = [
     "SingleShotResult",
@@ -43,13 +44,6 @@ __all__ = [
     "single_shot_cmc",
     "two_view_single_shot",
 ]
-
-
-def _np(x: Any, dtype=None) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    a = np.asarray(x)
-    return a.astype(dtype, copy=False) if dtype is not None else a
 
 
 # ------------------------------------------------------------------------------------ Market
@@ -99,16 +93,16 @@ def pool_multi_query(
     """
     if pooling not in ("max", "avg"):
         raise ConfigError(f"pooling must be 'max' or 'avg', got {pooling!r}.")
-    qf = torch.as_tensor(query_features).detach().float()
-    qp, qc = _np(q_pids, np.int64), _np(q_camids, np.int64)
+    qf = _as_features(query_features, "query_features").float()
+    qp, qc = as_labels(q_pids, "q_pids"), as_labels(q_camids, "q_camids")
     if len(qp) != len(qf) or len(qc) != len(qf):
         raise ConfigError("query_features, q_pids and q_camids must have the same length.")
     feats, pids, cams = qf, qp, qc
     if extra_features is not None:
         if extra_pids is None or extra_camids is None:
             raise ConfigError("extra_features needs extra_pids and extra_camids as well.")
-        ef = torch.as_tensor(extra_features).detach().float()
-        ep, ec = _np(extra_pids, np.int64), _np(extra_camids, np.int64)
+        ef = _as_features(extra_features, "extra_features").float()
+        ep, ec = as_labels(extra_pids, "extra_pids"), as_labels(extra_camids, "extra_camids")
         if ef.shape[1:] != qf.shape[1:] or len(ep) != len(ef) or len(ec) != len(ef):
             raise ConfigError("extra_features / extra_pids / extra_camids do not match the query set.")
         feats = torch.cat([qf, ef])
@@ -214,8 +208,9 @@ def single_shot_cmc(
         raise ConfigError(f"probe must be 'all' or 'one', got {probe!r}.")
     if repeats < 1:
         raise ConfigError(f"repeats must be >= 1, got {repeats}.")
-    d = torch.as_tensor(_np(dist)).double()
-    pp, gp = _np(probe_pids, np.int64).reshape(-1), _np(gallery_pids, np.int64).reshape(-1)
+    d = torch.as_tensor(as_array(dist)).double()
+    check_distances(d)
+    pp, gp = as_labels(probe_pids, "probe_pids"), as_labels(gallery_pids, "gallery_pids")
     if d.dim() != 2 or d.shape != (len(pp), len(gp)):
         raise ConfigError(
             f"dist has shape {tuple(d.shape)} but there are {len(pp)} probe and {len(gp)} gallery "
@@ -295,7 +290,7 @@ def random_identity_split(pids: Any, num_train: int | None = None, *, seed: int 
     (paper 001) or 100 for PRID2011's shared identities. Identities are sorted first, so the split
     depends only on the identity set and the seed.
     """
-    ids = np.unique(_np(pids, np.int64))
+    ids = np.unique(as_labels(pids, "pids"))
     n_train = len(ids) // 2 if num_train is None else int(num_train)
     if not 0 < n_train < len(ids):
         raise ConfigError(f"num_train must be between 1 and {len(ids) - 1}, got {num_train}.")

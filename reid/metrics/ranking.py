@@ -73,6 +73,7 @@ import numpy as np
 import torch
 
 from reid.errors import ConfigError
+from reid.metrics.validation import as_array, as_labels, check_distances, nan_distance_error
 
 __all__ = ["AP_DEFINITIONS", "RankMetrics", "rank_metrics", "rank_metrics_reference", "average_precision"]
 
@@ -133,15 +134,6 @@ class RankMetrics:
 
 
 # --------------------------------------------------------------------------------------- inputs
-def _as_numpy(x: Any, name: str, dtype=None) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    arr = np.asarray(x)
-    if dtype is not None:
-        arr = arr.astype(dtype, copy=False)
-    return arr
-
-
 def _as_distance_tensor(dist: Any) -> torch.Tensor:
     """A torch view of ``dist`` without copying (read-only NumPy arrays are shared too: we only
     read from them)."""
@@ -154,10 +146,8 @@ def _as_distance_tensor(dist: Any) -> torch.Tensor:
 
 
 def _check_labels(dist_shape, q_pids, g_pids, q_camids, g_camids):
-    q_pids = _as_numpy(q_pids, "q_pids", np.int64).reshape(-1)
-    g_pids = _as_numpy(g_pids, "g_pids", np.int64).reshape(-1)
-    q_camids = _as_numpy(q_camids, "q_camids", np.int64).reshape(-1)
-    g_camids = _as_numpy(g_camids, "g_camids", np.int64).reshape(-1)
+    q_pids, g_pids = as_labels(q_pids, "q_pids"), as_labels(g_pids, "g_pids")
+    q_camids, g_camids = as_labels(q_camids, "q_camids"), as_labels(g_camids, "g_camids")
     nq, ng = dist_shape
     if len(q_pids) != nq or len(q_camids) != nq:
         raise ConfigError(
@@ -173,11 +163,15 @@ def _check_labels(dist_shape, q_pids, g_pids, q_camids, g_camids):
     return q_pids, g_pids, q_camids, g_camids
 
 
-def _check_common(dist: Any, max_rank: int, ap: str):
+def _check_options(max_rank: int, ap: str) -> None:
     if ap not in AP_DEFINITIONS:
         raise ConfigError(f"unknown AP definition ap={ap!r}; use 'step' or 'trapezoid'.")
     if not isinstance(max_rank, (int, np.integer)) or max_rank < 1:
         raise ConfigError(f"max_rank must be a positive integer, got {max_rank!r}.")
+
+
+def _check_common(dist: Any, max_rank: int, ap: str):
+    _check_options(max_rank, ap)
     shape = tuple(dist.shape) if hasattr(dist, "shape") else np.shape(dist)
     if len(shape) != 2:
         raise ConfigError(
@@ -341,7 +335,7 @@ def rank_metrics(
     match_d = match_d.masked_fill(torch.from_numpy(~is_match[valid_rows]).to(d.device), math.inf)
     match_d = torch.sort(match_d, dim=1).values
     if torch.isnan(match_d).any():
-        raise ConfigError("dist contains NaN for some true matches; check the features for NaN.")
+        raise nan_distance_error()
     match_w = int(counts.max())
     match_d = match_d[:, :match_w].contiguous()
     # Number of valid false matches per query (same-pid columns of any camera are not negatives).
@@ -361,7 +355,7 @@ def rank_metrics(
         block[r_idx[sel], same_cols_v[start:stop][sel]] = math.inf
         block = _sort_rows_inplace(block)
         if torch.isnan(block[:, -1]).any():  # NaN sorts last, after the +inf we wrote
-            raise ConfigError("dist contains NaN; check the features for NaN before evaluating.")
+            raise nan_distance_error()
         # Pessimistic ties: count false matches with distance <= the true match's distance.
         cnt = torch.searchsorted(block, match_d[start:stop].to(block.dtype), right=True)
         below[start:stop] = torch.minimum(cnt, num_negatives[start:stop, None])
@@ -419,7 +413,8 @@ def rank_metrics_reference(
     """
     shape = _check_common(dist, max_rank, ap)
     q_pids, g_pids, q_camids, g_camids = _check_labels(shape, q_pids, g_pids, q_camids, g_camids)
-    d = _as_numpy(dist, "dist").astype(np.float64)
+    d = as_array(dist, np.float64)
+    check_distances(d)
     nq = shape[0]
     all_ranks, counts, valid_rows = [], [], []
     for q in range(nq):

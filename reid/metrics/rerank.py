@@ -38,7 +38,8 @@ import torch
 import torch.nn.functional as F
 
 from reid.errors import ConfigError
-from reid.metrics.distance import pairwise_distance
+from reid.metrics.distance import _as_features, pairwise_distance
+from reid.metrics.validation import check_distances
 
 __all__ = ["k_reciprocal_rerank", "rerank_distances"]
 
@@ -52,8 +53,8 @@ class _FeatureSource:
     def __init__(self, qf, gf, metric: str, normalize: bool):
         if metric not in ("euclidean", "cosine"):
             raise ConfigError(f"re-ranking metric must be 'euclidean' or 'cosine', got {metric!r}.")
-        feats = torch.cat([torch.as_tensor(qf), torch.as_tensor(gf).to(torch.as_tensor(qf).device)])
-        feats = feats.detach().float()
+        qf, gf = _as_features(qf, "query_features"), _as_features(gf, "gallery_features")
+        feats = torch.cat([qf, gf.to(qf.device)]).float()
         if normalize or metric == "cosine":
             feats = F.normalize(feats, dim=1)
         self.feats, self.metric = feats, metric
@@ -87,6 +88,8 @@ class _MatrixSource:
         self.qg = torch.as_tensor(q_g).detach().float()
         self.qq = torch.as_tensor(q_q).detach().float().to(self.qg.device)
         self.gg = torch.as_tensor(g_g).detach().float().to(self.qg.device)
+        for name, mat in (("q_g", self.qg), ("q_q", self.qq), ("g_g", self.gg)):
+            check_distances(mat, name)
         nq, ng = self.qg.shape
         if self.qq.shape != (nq, nq) or self.gg.shape != (ng, ng):
             raise ConfigError(
