@@ -59,7 +59,8 @@ COMMON: dict[str, Any] = {
         "channels_last": True,  # on CUDA (ignored on CPU)
         "compile": False,  # torch.compile the model on CUDA
         "deterministic": True,  # torch.use_deterministic_algorithms on CPU
-        "cache_images": True,  # keep decoded training images in memory (per worker)
+        "cache_images": True,  # keep decoded training images in memory (shared by the workers)
+        "speedups_on_cpu": False,  # apply amp / channels_last / compile on the CPU too (no longer bit-identical)
     },
 }
 
