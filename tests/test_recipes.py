@@ -96,7 +96,7 @@ def test_parse_override():
         ({"optimizer.lr": "fast"}, r"optimizer.lr must be a float"),
         ({"sampler.batch_size": 2.5}, r"sampler.batch_size must be an integer"),
         ({"input.flip": "yes"}, r"input.flip must be true or false"),
-        ({"input.random_erasing": 1.5}, r"random_erasing is a probability"),
+        ({"input.random_erasing": 1.5}, r"random_erasing must lie in \[0, 1\] \(a probability\)"),
         ({"eval.metric": "manhattan"}, r"eval.metric='manhattan' is not valid"),
         ({"loss.lam": None}, r"loss.lam cannot be empty"),
         ({"train.epochs": None, "train.iterations": None}, r"neither train.epochs nor train.iterations"),

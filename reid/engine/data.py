@@ -69,10 +69,9 @@ def load_training_data(cfg: dict, dataset: str, root: str | Path | None, *, prog
                 f"--root is required for dataset {dataset!r}: point it at the folder holding the data "
                 "(only synthreid is generated on demand)."
             )
-        from reid.data import synthreid
+        from reid.data.datasets.synthreid import ensure_cached
 
-        preset = cfg["data"]["synth_preset"] or "smoke"
-        root = synthreid.ensure(preset, progress=progress)
+        root = ensure_cached(cfg["data"]["synth_preset"] or "smoke", progress=progress)
     root = Path(root).expanduser()
     ds = load_dataset(dataset, root)
     if not ds.train:

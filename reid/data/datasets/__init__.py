@@ -42,7 +42,7 @@ from reid.data.datasets.prid2011 import load_prid2011
 from reid.data.datasets.synthreid import load_synthreid
 from reid.data.datasets.threedpes import load_threedpes
 from reid.data.datasets.viper import load_viper
-from reid.errors import ConfigError
+from reid.errors import ConfigError, DatasetError, ReidError
 
 #: Registry: dataset name -> loader ``(root, **options) -> ReIDDataset``.
 DATASETS: dict[str, Loader] = {
@@ -108,7 +108,17 @@ def load_dataset(name: str, root: str | os.PathLike[str] | None, **options: Any)
     for key, value in options.items():
         if key in parameters:
             _check_option_type(name, parameters[key], value)
-    return loader(root, **options)
+    try:
+        return loader(root, **options)
+    except ReidError:
+        raise
+    except OSError as exc:  # unreadable folder or file (permissions, I/O): one clear line, not a traceback
+        where = exc.filename or root
+        reason = exc.strerror or type(exc).__name__
+        raise DatasetError(
+            f"{dataset_name(name)}: cannot read {where} ({reason}); make the dataset readable "
+            "(e.g. chmod -R u+rX) or copy it somewhere you can read."
+        ) from None
 
 
 _SIMPLE_TYPES: dict[str, tuple[type, ...]] = {
