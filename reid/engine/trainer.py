@@ -172,7 +172,8 @@ class Trainer:
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.optimizers = self.objective.optimizers(self.model)
-        self.loader = build_train_loader(cfg, data, self.sampler, device=self.device, seed=self.seed)
+        self.loader = build_train_loader(cfg, data, self.sampler, device=self.device, seed=self.seed,
+                                         progress=progress)  # fmt: skip
         self._compiled = False
         self.epoch, self.iteration = 0, 0  # completed epochs, global step
 
