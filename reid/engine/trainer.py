@@ -151,6 +151,8 @@ class Trainer:
         self.amp = speedups and rt["amp"]
         self.channels_last = speedups and rt["channels_last"]
         self.compile = speedups and rt["compile"]
+        if self.cuda:  # fixed input shapes: let cuDNN pick its fastest kernels (GPU runs are not bit-reproducible anyway)
+            torch.backends.cudnn.benchmark = True
         check_schedule(cfg["schedule"], cfg["optimizer"]["lr"])
         check_sampler(cfg, data)
         self.sampler = build_batch_sampler(cfg, data, self.seed)
