@@ -7,8 +7,8 @@ Three things every command that writes into a user-named folder needs, kept in o
   instead of a traceback from ``mkdir`` minutes later;
 * :class:`FolderLock` — an exclusive ``fcntl.flock`` on ``<folder>/.reid.lock``, so a second
   process writing into the same folder fails at once. The kernel drops the lock when its holder
-  dies, so a lock left by a killed process never blocks anyone; the file keeps the holder's pid
-  only to name it in the message;
+  dies, so a lock file left by a killed process never blocks anyone; the file keeps the holder's
+  pid only to name it in the message, and is removed on a normal release;
 * :func:`remove_stale_partials` — hidden ``.<name>.partial-<pid>-<tag>`` siblings left behind by
   a process killed while it was building ``<name>`` (a dataset, an overwritten run) are removed
   at the next start.
@@ -72,12 +72,15 @@ class FolderLock:
     """Exclusive, non-blocking lock on ``<folder>/.reid.lock`` (``with FolderLock(folder): ...``).
 
     Raises :class:`RunDirectoryError` at once when another process holds it. ``what`` names the
-    folder's role in that message (``"run directory"``).
+    folder's role in that message (``"run directory"``). The lock file is removed on release (a
+    finished run keeps no trace of it); it is addressed through a handle on the folder itself, so
+    the lock follows the folder if it is renamed while held (the atomic swap of an overwrite).
     """
 
     def __init__(self, folder: str | os.PathLike[str], what: str = "folder") -> None:
         self.folder, self.what = Path(folder), what
         self._fd: int | None = None
+        self._dir_fd: int | None = None
 
     @property
     def path(self) -> Path:
@@ -86,31 +89,50 @@ class FolderLock:
     def acquire(self) -> FolderLock:
         import fcntl
 
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        dir_fd = os.open(self.folder, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise
-            holder = _read_pid(self.path)
-            who = f"process {holder}" if holder else "another process"
-            raise RunDirectoryError(
-                f"the {self.what} {self.folder} is in use by {who} (lock {self.path}); wait for it to "
-                "finish, or choose another --out."
-            ) from None
+            while True:
+                fd = os.open(LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644, dir_fd=dir_fd)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError as exc:
+                    os.close(fd)
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                        raise
+                    holder = _read_pid(self.path)
+                    who = f"process {holder}" if holder else "another process"
+                    raise RunDirectoryError(
+                        f"the {self.what} {self.folder} is in use by {who} (lock {self.path}); wait for it "
+                        "to finish, or choose another --out."
+                    ) from None
+                try:  # the file we locked must still be the one at the path (its holder may have removed it)
+                    same = os.stat(LOCK_NAME, dir_fd=dir_fd).st_ino == os.fstat(fd).st_ino
+                except FileNotFoundError:
+                    same = False
+                if same:
+                    break
+                os.close(fd)
+        except BaseException:
+            os.close(dir_fd)
+            raise
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
+        self._fd, self._dir_fd = fd, dir_fd
         return self
 
     def release(self) -> None:
-        if self._fd is not None:
-            import fcntl
+        if self._fd is None:
+            return
+        import fcntl
 
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        try:
+            os.unlink(LOCK_NAME, dir_fd=self._dir_fd)  # still locked: nobody can take the old file meanwhile
+        except OSError:
+            pass  # the folder is gone (an overwritten run being deleted)
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+        os.close(self._dir_fd)
+        self._fd = self._dir_fd = None
 
     def probe(self) -> None:
         """Raise if someone else holds the lock now; leaves nothing locked (no-op if no folder)."""

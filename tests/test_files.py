@@ -29,12 +29,23 @@ def test_the_lock_is_exclusive_and_dies_with_its_process(tmp_path):
     with FolderLock(tmp_path, "run directory"):
         with pytest.raises(RunDirectoryError, match=rf"in use by process {os.getpid()}"):
             FolderLock(tmp_path, "run directory").acquire()
-    FolderLock(tmp_path).acquire().release()  # free again
+    FolderLock(tmp_path).acquire().release()  # free again, and the file is gone
+    assert not (tmp_path / ".reid.lock").exists()
     # a process that took the lock and was killed leaves the file, not the lock
     code = f"from reid.files import FolderLock; FolderLock({str(tmp_path)!r}).acquire(); import os; os._exit(0)"
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
     assert (tmp_path / ".reid.lock").is_file()
     FolderLock(tmp_path).probe()
+
+
+def test_the_lock_follows_its_folder_when_renamed(tmp_path):
+    (tmp_path / "a").mkdir()
+    lock = FolderLock(tmp_path / "a").acquire()
+    (tmp_path / "a").rename(tmp_path / "b")
+    with pytest.raises(RunDirectoryError, match="in use"):
+        FolderLock(tmp_path / "b").acquire()
+    lock.release()
+    assert not (tmp_path / "b" / ".reid.lock").exists()
 
 
 def test_remove_stale_partials_spares_live_processes(tmp_path):
