@@ -17,7 +17,7 @@ export OMP_NUM_THREADS ?= 1
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: venv book notebooks site test test-unit test-notebooks clean sync lock
+.PHONY: venv book notebooks site test test-unit test-full test-notebooks clean sync lock
 
 venv: $(STAMP)
 
@@ -46,6 +46,12 @@ test: $(STAMP)
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile tests
+
+## make test-full: the paper-scale path on the CPU - every recipe's full scale (ResNet-50 / VGG /
+## part CNN at the paper's input size and batch) dry-run for 2 iterations, evaluated, results.json.
+## One run at a time: ~9 CPU-minutes and up to ~9 GB of memory, so `make test` leaves it out.
+test-full: $(STAMP)
+	$(BIN)/python -m pytest -m full_dry_run tests/test_full_dry_run.py
 
 # Re-pair .py and .ipynb after editing either side.
 sync: $(STAMP)

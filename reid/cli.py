@@ -3,8 +3,8 @@
 Each command group lives next to the code it drives (``reid.data.commands``,
 ``reid.engine.commands``) and registers itself here, so this file stays a dispatcher.
 Errors that a user can fix (a bad root, an unknown recipe, an impossible batch) are
-raised as :class:`reid.errors.ReidError` and printed as one clear message with a
-non-zero exit code instead of a traceback.
+raised as :class:`reid.errors.ReidError` and printed as one clear line (``reid: error: ...``)
+with exit code 2 instead of a traceback.
 """
 
 from __future__ import annotations
@@ -44,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = args.func(args)
     except ReidError as exc:
-        print(f"reid: error: {exc}", file=sys.stderr)
+        # one line, whatever the message: a dataset error's layout tree is folded into it
+        message = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        print(f"reid: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("reid: interrupted", file=sys.stderr)

@@ -22,3 +22,11 @@ class ConfigError(ReidError, ValueError):
 
 class WeightsError(ReidError, FileNotFoundError):
     """Pretrained weights were requested but are not available offline."""
+
+
+class RunDirectoryError(ReidError):
+    """A run directory cannot be used as asked: it holds results, is locked, or is not writable."""
+
+
+class NonFiniteError(ReidError, FloatingPointError):
+    """A NaN or infinite value reached a loss (or the loss itself became one) during training."""

@@ -20,3 +20,15 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 # would turn that into flaky failures, so property tests are bounded by example count.
 settings.register_profile("reid", deadline=None, max_examples=40, derandomize=True)
 settings.load_profile("reid")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The ``full_dry_run`` group (minutes, several GB per run) runs only when selected: ``make test-full``."""
+    if "full_dry_run" in (config.getoption("markexpr", "") or ""):
+        return
+    import pytest
+
+    skip = pytest.mark.skip(reason="paper-scale dry run: `make test-full` (pytest -m full_dry_run)")
+    for item in items:
+        if "full_dry_run" in item.keywords:
+            item.add_marker(skip)

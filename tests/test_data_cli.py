@@ -47,3 +47,10 @@ def test_user_errors_exit_2(tmp_path, capsys):
     assert "difficulty" in capsys.readouterr().err
     assert main(["data", "check", "--dataset", "synthreid", "--root", str(tmp_path), "--option", "oops"]) == 2
     assert "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_synth_removes_the_leftovers_of_a_killed_generation(tmp_path, capsys):
+    leftover = tmp_path / ".synth.partial-999999999-0badf00d"
+    (leftover / "bounding_box_train").mkdir(parents=True)
+    assert main(["data", "synth", "--out", str(tmp_path / "synth"), "--preset", "tiny", "--no-progress"]) == 0
+    assert not leftover.exists() and (tmp_path / "synth" / "synthreid.json").is_file()

@@ -155,7 +155,10 @@ def test_deterministic_and_resume_gives_the_same_weights(recipe, tiny_root, tmp_
 def test_resume_refuses_a_different_configuration(tiny_root, tmp_path):
     out = tmp_path / "run"
     run("support_neighbor", tiny_root, out, epochs=1)
-    with pytest.raises(ConfigError, match="different recipe, overrides or seed"):
+    with pytest.raises(ConfigError, match="finished run of a different recipe, overrides"):
+        run("support_neighbor", tiny_root, out, epochs=2, resume=True, overrides={"loss.lam": 0.5})
+    (out / "results.json").unlink()  # now an unfinished run: its checkpoint is compared
+    with pytest.raises(ConfigError, match="checkpoint .* different recipe, overrides"):
         run("support_neighbor", tiny_root, out, epochs=2, resume=True, overrides={"loss.lam": 0.5})
 
 

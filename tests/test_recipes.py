@@ -96,7 +96,7 @@ def test_parse_override():
         ({"optimizer.lr": "fast"}, r"optimizer.lr must be a float"),
         ({"sampler.batch_size": 2.5}, r"sampler.batch_size must be an integer"),
         ({"input.flip": "yes"}, r"input.flip must be true or false"),
-        ({"input.random_erasing": 1.5}, r"random_erasing is a probability"),
+        ({"input.random_erasing": 1.5}, r"random_erasing must lie in \[0, 1\] \(a probability\)"),
         ({"eval.metric": "manhattan"}, r"eval.metric='manhattan' is not valid"),
         ({"loss.lam": None}, r"loss.lam cannot be empty"),
         ({"train.epochs": None, "train.iterations": None}, r"neither train.epochs nor train.iterations"),
@@ -135,3 +135,24 @@ def test_learning_rate_schedules_follow_the_papers():
         check_schedule({**s004, "milestones": [130, 90]}, 1e-3)
     with pytest.raises(ConfigError, match="schedule.end must be > schedule.start"):
         check_schedule({**s002, "start": 900}, 2e-4)
+
+
+@pytest.mark.parametrize(
+    "key, inside, outside",
+    [
+        ("optimizer.momentum", [0.0, 0.9], [1.0, -0.1]),
+        ("input.random_erasing", [0.0, 1.0], [1.5, -0.5]),
+        ("loss.alpha", [1.0, 0.5], [0.0, 1.5]),
+        ("schedule.gamma", [1.0, 0.1], [0.0, 2.0]),
+    ],
+)
+def test_bounded_keys_accept_their_range_and_refuse_outside(key, inside, outside):
+    from reid.recipes import RANGES
+
+    recipe = "smc_ecd"
+    assert key in RANGES
+    for value in inside:
+        assert load_recipe(recipe, "smoke", {key: value}) is not None
+    for value in outside:
+        with pytest.raises(ConfigError, match=rf"{key} must lie in"):
+            load_recipe(recipe, "smoke", {key: value})

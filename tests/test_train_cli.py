@@ -30,10 +30,11 @@ def test_train_then_evaluate(tiny_root, tmp_path, capsys):
     assert "support_neighbor on synthreid (smoke): rank-1" in printed and str(out) in printed
     results = json.loads((out / "results.json").read_text())
     assert results["seed"] == 2 and results["recipe"]["loss"]["k"] == 4 and results["epochs"] == 1
-    # --resume on a finished run trains nothing more and re-evaluates
+    # --resume on a finished run reports it complete and touches nothing
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()}
     assert main([*argv, "--resume"]) == 0
-    assert json.loads((out / "results.json").read_text())["metrics"] == results["metrics"]
-    capsys.readouterr()
+    assert "already complete" in capsys.readouterr().err
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()} == before
     assert main(["evaluate", "--run", str(out), "--protocol", "market_mq"]) == 0
     assert json.loads(capsys.readouterr().out)["protocol"] == "market_mq"
 

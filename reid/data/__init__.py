@@ -20,6 +20,7 @@ from reid.data.samplers import AnchorPairSampler, CrossViewPairSampler, PKSample
 _LAZY = {
     "ImageDataset": "reid.data.image_dataset",
     "DecodedCache": "reid.data.image_dataset",
+    "PackedImages": "reid.data.image_dataset",
     "read_image": "reid.data.image_dataset",
     "build_transforms": "reid.data.transforms",
     "IMAGENET_MEAN": "reid.data.transforms",

@@ -1,7 +1,7 @@
 """``reid data …``: generate SynthReID and check a dataset root.
 
     reid data synth --out DIR [--preset smoke] [--ids N] [--cameras C] [--seed S] [--difficulty D]
-    reid data check --dataset NAME --root DIR [--option KEY=VALUE ...]
+    reid data check --dataset NAME --root DIR [--option KEY=VALUE ...] [--decode]
 """
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from reid.errors import ConfigError
+from reid.errors import ConfigError, DatasetError, ReidError
+from reid.files import check_writable_folder, remove_stale_partials
 
 
 def register(subparsers) -> None:
@@ -41,6 +42,9 @@ def register(subparsers) -> None:
     check.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                        help="loader option, repeatable (e.g. --option version=detected); "
                             "values are parsed as int/float/bool when they look like one")
+    check.add_argument("--decode", action="store_true",
+                       help="also decode every image, so corrupt files are found now rather than mid-training")
+    check.add_argument("--no-progress", action="store_true", help="hide the progress bar of --decode")
     check.set_defaults(func=_check)
 
 
@@ -56,8 +60,15 @@ def _synth(args: argparse.Namespace) -> int:
             params.pop(key, None)
     if args.cameras is not None:
         params["num_cameras"] = args.cameras
-    root = synthreid.generate(args.out, seed=args.seed, difficulty=args.difficulty,
-                              progress=not args.no_progress, **params)
+    out = check_writable_folder(args.out)
+    remove_stale_partials(out)  # temporary folders of a generation killed earlier
+    try:
+        root = synthreid.generate(out, seed=args.seed, difficulty=args.difficulty,
+                                  progress=not args.no_progress, **params)
+    except OSError as exc:
+        if isinstance(exc, ReidError):
+            raise
+        raise DatasetError(f"cannot write SynthReID to {out} ({exc.strerror or exc}); choose another --out.") from None
     counts = json.loads((root / "synthreid.json").read_text())["counts"]
     print(f"SynthReID {synthreid.VERSION} (seed {args.seed}, difficulty {args.difficulty}) written to {root}")
     for folder, count in counts.items():
@@ -89,4 +100,32 @@ def _check(args: argparse.Namespace) -> int:
         options[key.strip()] = _parse_value(value.strip())
     dataset = load_dataset(args.dataset, args.root, **options)
     print(dataset.format_statistics())
+    if args.decode:
+        count = decode_all(dataset, progress=not args.no_progress)
+        print(f"decoded all {count} images: every file is a readable image")
     return 0
+
+
+def decode_all(dataset, *, progress: bool = True) -> int:
+    """Decode every image of ``dataset`` once (train, query, gallery, multi-query); return the count.
+
+    Raises :class:`DatasetError` listing the files that do not decode (the first five, and how
+    many in all), so a corrupt JPEG is found before a long run instead of in the middle of it.
+    """
+    from tqdm.auto import tqdm
+
+    from reid.data.image_dataset import read_image
+
+    paths = dict.fromkeys(r.path for split in ("train", "query", "gallery", "multi_query")
+                          for r in (getattr(dataset, split, None) or []))  # fmt: skip
+    bad = []
+    for path in tqdm(paths, desc="decoding", unit="img", disable=not progress):
+        try:
+            read_image(path)
+        except DatasetError as exc:
+            bad.append(f"{path}: {str(exc).split(' (', 1)[-1].split(';')[0].rstrip(')')}")
+    if bad:
+        shown = "; ".join(bad[:5]) + (f"; … and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise DatasetError(f"{len(bad)} of {len(paths)} images do not decode: {shown}. Replace them from the "
+                           "original archive (or regenerate SynthReID).")
+    return len(paths)

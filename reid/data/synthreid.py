@@ -858,6 +858,14 @@ def cache_key(preset: str, seed: int, *, source: bytes | None = None, **changes)
     return content_key(sources=[code], params=params)
 
 
+def cache_folder(preset: str = "smoke", seed: int = 0, root=None, *, num_ids: int | None = None,
+                 num_cameras: int | None = None) -> Path:
+    """The folder :func:`ensure` keeps a preset in: its name carries the sizes and :func:`cache_key`."""
+    changes = {"num_ids": num_ids, "num_cameras": num_cameras}
+    sizes = "".join(f"-{v}{k.split('_')[1]}" for k, v in changes.items() if v is not None)
+    return cache_dir(root) / f"{preset}{sizes}-seed{seed}-{cache_key(preset, seed, **changes)}"
+
+
 def ensure(preset: str = "smoke", seed: int = 0, root=None, *, progress: bool = True,
            num_ids: int | None = None, num_cameras: int | None = None) -> Path:
     """Return the Market-layout root of a cached SynthReID preset, generating it once.
@@ -868,10 +876,8 @@ def ensure(preset: str = "smoke", seed: int = 0, root=None, *, progress: bool = 
     generator can never reuse a set that an older one wrote. Generation is atomic (temporary
     directory, then rename), so concurrent or interrupted calls never expose a partial set.
     """
-    changes = {"num_ids": num_ids, "num_cameras": num_cameras}
-    params = preset_params(preset, **changes)
-    sizes = "".join(f"-{v}{k.split('_')[1]}" for k, v in changes.items() if v is not None)
-    target = cache_dir(root) / f"{preset}{sizes}-seed{seed}-{cache_key(preset, seed, **changes)}"
+    params = preset_params(preset, num_ids=num_ids, num_cameras=num_cameras)
+    target = cache_folder(preset, seed, root, num_ids=num_ids, num_cameras=num_cameras)
     if (target / "synthreid.json").is_file():
         return target
     if target.exists() and not any(target.iterdir()):

@@ -6,13 +6,14 @@
 
 Modules: :mod:`.trainer` (the loop, :func:`train`), :mod:`.objectives` (each paper's step),
 :mod:`.data` (samplers and loaders), :mod:`.schedule` (learning rates), :mod:`.checkpoint`
-(save / resume), :mod:`.evaluation` (features and metrics), :mod:`.provenance`
+(save / resume), :mod:`.rundir` (what a run may do to its folder: refuse, resume, overwrite, lock), :mod:`.evaluation` (features and metrics), :mod:`.provenance`
 (``results.json``), :mod:`.commands` (``reid train`` / ``reid evaluate``).
 """
 
 from __future__ import annotations
 
 from reid.engine.evaluation import evaluate
+from reid.engine.rundir import default_run_dir, notebook_run_dir
 from reid.engine.trainer import Callback, Trainer, train
 
-__all__ = ["train", "evaluate", "Trainer", "Callback"]
+__all__ = ["train", "evaluate", "Trainer", "Callback", "default_run_dir", "notebook_run_dir"]

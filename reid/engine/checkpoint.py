@@ -29,7 +29,7 @@ import torch
 
 from reid.errors import ConfigError
 
-__all__ = ["save_atomic", "load_checkpoint", "rng_state", "set_rng_state", "CHECKPOINT_NAME"]
+__all__ = ["save_atomic", "load_checkpoint", "read_torch_file", "rng_state", "set_rng_state", "CHECKPOINT_NAME"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -53,11 +53,18 @@ def save_atomic(obj: Any, path: str | Path) -> Path:
 
 def load_checkpoint(path: str | Path) -> dict:
     """Read a checkpoint written by :func:`save_atomic` (CPU tensors)."""
+    return read_torch_file(path, "checkpoint", "pass --overwrite to start the run afresh")
+
+
+def read_torch_file(path: str | Path, what: str, fix: str) -> Any:
+    """``torch.load`` a file a run wrote; an unreadable or corrupt file is one :class:`ConfigError`
+    naming ``what`` it is and the ``fix``, never a pickle traceback."""
     path = Path(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise ConfigError(f"cannot read checkpoint {path}: {exc}; delete it to start the run afresh.") from None
+    except Exception as exc:  # torch raises many types for truncated / foreign files
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"cannot read the {what} {path} ({reason}); {fix}.") from None
 
 
 def rng_state() -> dict:

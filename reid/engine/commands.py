@@ -5,7 +5,11 @@ Examples::
     reid train --recipe joint_am_triplet --dataset synthreid            # smoke scale, CPU
     reid train --recipe smc_ecd --set loss.name=center --set loss.lam=0.01 --epochs 5
     reid train --recipe support_neighbor --dataset market1501 --root ~/data --scale full --device cuda
-    reid evaluate --run runs/joint_am_triplet-synthreid-smoke-seed0 --protocol market_sq
+    reid train --recipe support_neighbor --scale full --max-iterations 2     # dry run of the full path
+    reid evaluate --run runs/joint_am_triplet-synthreid-smoke-seed0-1a2b3c4d --protocol market_sq
+
+A folder that already holds a run is refused unless ``--resume`` (continue it) or
+``--overwrite`` (replace it atomically) says what to do; see :mod:`reid.engine.rundir`.
 """
 
 from __future__ import annotations
@@ -53,8 +57,23 @@ def register(subparsers) -> None:
     p.add_argument("--scale", default="smoke", choices=SCALES, help="smoke (default, CPU minutes), study (the evidence runs of `reid study`) or full (the paper's schedule)")
     p.add_argument("--epochs", type=_positive_int, default=None, help="override the number of epochs")
     p.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
-    p.add_argument("--out", default=None, help="run directory (default runs/<recipe>-<dataset>-<scale>-seed<seed>)")
-    p.add_argument("--resume", action="store_true", help="continue from the run directory's last checkpoint")
+    p.add_argument(
+        "--out", default=None,
+        help="run directory (default runs/<recipe>-<dataset>-<scale>-seed<seed>-<hash of the resolved recipe>)",
+    )  # fmt: skip
+    p.add_argument(
+        "--resume", action="store_true",
+        help="continue the run directory's unfinished run from its last checkpoint (a finished run is left as it is)",
+    )  # fmt: skip
+    p.add_argument(
+        "--overwrite", action="store_true",
+        help="replace the run the directory holds; the old run stays in place until the new one has finished",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-iterations", type=_positive_int, default=None, metavar="N",
+        help="dry run: the real pipeline of any scale stopped after N optimisation steps, then evaluated "
+        "(results.json records it)",
+    )  # fmt: skip
     p.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help="override a recipe value, e.g. --set loss.name=center --set optimizer.lr=0.01 (repeatable)",
@@ -92,12 +111,15 @@ def _train(args) -> int:
         out=args.out,
         overrides=overrides,
         resume=args.resume,
+        overwrite=args.overwrite,
+        max_iterations=args.max_iterations,
         progress=not args.no_progress,
     )
     results = json.loads((run / "results.json").read_text())
     m = results["metrics"]
+    dry = f", dry run of {results['max_iterations']} iterations" if results.get("dry_run") else ""
     print(
-        f"{args.recipe} on {args.dataset} ({args.scale}): rank-1 {100 * m['rank1']:.1f}%  "
+        f"{args.recipe} on {args.dataset} ({args.scale}{dry}): rank-1 {100 * m['rank1']:.1f}%  "
         f"mAP {100 * m['mAP']:.1f}%  mINP {100 * m['mINP']:.1f}%  -> {run}"
     )
     return 0

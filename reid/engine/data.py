@@ -69,11 +69,11 @@ def load_training_data(cfg: dict, dataset: str, root: str | Path | None, *, prog
                 f"--root is required for dataset {dataset!r}: point it at the folder holding the data "
                 "(only synthreid is generated on demand)."
             )
-        from reid.data import synthreid
+        from reid.data.datasets.synthreid import ensure_cached
 
         d = cfg["data"]
-        root = synthreid.ensure(d["synth_preset"] or "smoke", progress=progress,
-                                num_ids=d.get("synth_ids"), num_cameras=d.get("synth_cameras"))
+        root = ensure_cached(d["synth_preset"] or "smoke", progress=progress,
+                             num_ids=d.get("synth_ids"), num_cameras=d.get("synth_cameras"))
     root = Path(root).expanduser()
     ds = load_dataset(dataset, root)
     if cfg["data"].get("validation_ids"):  # tune on held-out training identities, never on the test split
@@ -226,18 +226,37 @@ def _loader(dataset, *, device: torch.device, workers: int, seed: int, **kw) -> 
     )
 
 
-def build_train_loader(cfg: dict, data: TrainingData, sampler, *, device: torch.device, seed: int) -> DataLoader:
-    """The training DataLoader (built once; the trainer re-seeds its generator every epoch)."""
-    from reid.data.image_dataset import ImageDataset
+def build_train_loader(cfg: dict, data: TrainingData, sampler, *, device: torch.device, seed: int,
+                       progress: bool = False) -> DataLoader:
+    """The training DataLoader (built once; the trainer re-seeds its generator every epoch).
+
+    ``runtime.cache_images`` decodes each JPEG once: in a lazily filled in-process cache without
+    workers (the CPU default), and with workers in a :class:`~reid.data.image_dataset.PackedImages`
+    file decoded here, in the main process, and memory-mapped by every worker (one copy of the
+    pixels however many workers; a cache folder that cannot be written falls back to decoding in
+    each worker, with a warning).
+    """
+    from reid.data.image_dataset import ImageDataset, PackedImages
     from reid.data.transforms import build_transforms
 
     inp = cfg["input"]
     transform = build_transforms(
         inp["height"], inp["width"], train=True, flip=inp["flip"], random_erasing=inp["random_erasing"]
     )
-    cache = "memory" if cfg["runtime"]["cache_images"] else None  # decode each JPEG once
+    workers = _num_workers(cfg, device)
+    cache = None
+    if cfg["runtime"]["cache_images"]:
+        cache = "memory"
+        if workers > 0:
+            try:
+                cache = PackedImages.build(data.dataset.train, (inp["height"], inp["width"]), progress=progress)
+            except OSError as exc:
+                import warnings
+
+                warnings.warn(f"cannot write the decoded-image cache ({exc}); each worker decodes its own copy.",
+                              stacklevel=2)  # fmt: skip
     dataset = ImageDataset(data.dataset.train, transform, cache=cache)
-    return _loader(dataset, device=device, workers=_num_workers(cfg, device), seed=seed, batch_sampler=sampler)
+    return _loader(dataset, device=device, workers=workers, seed=seed, batch_sampler=sampler)
 
 
 def build_eval_loader(cfg: dict, records, *, device: torch.device) -> DataLoader:

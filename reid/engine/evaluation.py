@@ -121,11 +121,18 @@ def evaluate(run_dir, protocol: str = "market_sq", rerank: bool = False) -> dict
             f"{run_dir} is not a finished run (needs features.pt and results.json); train it first with "
             "`reid train --recipe NAME --out DIR`, or resume it with --resume."
         )
-    cfg = json.loads(results_path.read_text())["recipe"]
-    feats = torch.load(feats_path, map_location="cpu", weights_only=False)
-    metrics = metrics_from_features(
-        feats, metric=cfg["eval"]["metric"], normalize=cfg["eval"]["normalize"], protocol=protocol, rerank=rerank
-    )
+    from reid.engine.checkpoint import read_torch_file
+
+    try:
+        cfg = json.loads(results_path.read_text(encoding="utf-8"))["recipe"]
+        metric, normalize = cfg["eval"]["metric"], cfg["eval"]["normalize"]
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError(f"{results_path} is not a results.json written by `reid train` (corrupt or edited); "
+                          "train the run again with --overwrite.") from None
+    feats = read_torch_file(feats_path, "features file", "train the run again with --overwrite")
+    if not isinstance(feats, dict) or not {"query", "gallery", "query_pids", "gallery_pids"} <= set(feats):
+        raise ConfigError(f"{feats_path} does not hold the features `reid train` writes; train the run again with --overwrite.")
+    metrics = metrics_from_features(feats, metric=metric, normalize=normalize, protocol=protocol, rerank=rerank)
     from reid.engine.provenance import write_json
 
     write_json(metrics, run_dir / f"eval-{protocol}{'-rerank' if rerank else ''}.json")

@@ -14,17 +14,24 @@ weights as an uninterrupted one. How:
 
 On CUDA the same loop runs with bf16 autocast, channels-last tensors, optional
 ``torch.compile``, pinned memory and worker processes; none of it is required, all of it is
-switched off on CPU.
+switched off on CPU unless ``runtime.speedups_on_cpu`` asks for it (then CPU runs are no longer
+bit-identical to the default; the tests use it to exercise the CUDA code paths on the CPU).
 
 Files of a run directory: ``checkpoint.pt`` (latest epoch), ``log.jsonl`` (one JSON line per
 epoch), ``model.pt`` (final weights), ``features.pt`` (query/gallery embeddings) and
-``results.json`` (metrics + provenance).
+``results.json`` (metrics + provenance). What a run may do to an existing folder (refuse,
+``resume``, atomic ``overwrite``, the lock) is decided by :mod:`reid.engine.rundir`.
+
+A *dry run* (``max_iterations=N``, ``reid train --max-iterations N``) is the real pipeline of any
+scale — model, weights, sampler, optimiser, schedule, checkpoint, evaluation, ``results.json`` —
+stopped after N optimisation steps; ``results.json`` records ``"dry_run": true``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
 import sys
 import time
@@ -36,6 +43,7 @@ import numpy as np
 import torch
 
 from reid.engine import checkpoint as ckpt
+from reid.engine import rundir
 from reid.engine.data import (
     TrainingData,
     batch_structure,
@@ -52,10 +60,11 @@ from reid.engine.evaluation import extract_features, metrics_from_features
 from reid.engine.objectives import StepContext, build_objective
 from reid.engine.provenance import provenance, write_json
 from reid.engine.schedule import check_schedule, lr_factor
-from reid.errors import ConfigError
+from reid.engine.rundir import default_run_dir
+from reid.errors import ConfigError, NonFiniteError
 from reid.recipes import load_recipe
 
-__all__ = ["Trainer", "train", "seed_everything", "resolve_device", "default_run_dir"]
+__all__ = ["Trainer", "train", "seed_everything", "resolve_device", "default_run_dir", "check_pretrained_weights"]
 
 
 def seed_everything(seed: int) -> None:
@@ -75,8 +84,24 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
-def default_run_dir(recipe: str, dataset: str, scale: str, seed: int) -> Path:
-    return Path("runs") / f"{recipe}-{dataset}-{scale}-seed{seed}"
+def _pretrained_weights(model: dict) -> list[tuple[str, Any]]:
+    """``(architecture, weights spec)`` of every network ``model`` loads weights into."""
+    if model["name"] == "view_adaptation":  # ms_weights / mt_weights fall back to weights (build_view_adaptation)
+        return [(model[side], model.get(f"{side}_weights") if model.get(f"{side}_weights") is not None
+                 else model.get("weights")) for side in ("ms", "mt")]  # fmt: skip
+    return [(model["name"], model.get("weights"))]
+
+
+def check_pretrained_weights(cfg: dict) -> None:
+    """Raise :class:`~reid.errors.WeightsError` now if a network's pretrained weights are not on disk.
+
+    Runs before the dataset is loaded or generated, so a full-scale run without its ImageNet
+    weights stops before any work.
+    """
+    from reid.models.weights import resolve_weights
+
+    for arch, spec in _pretrained_weights(cfg["model"]):
+        resolve_weights(arch, spec)
 
 
 @contextlib.contextmanager
@@ -111,16 +136,23 @@ class Trainer:
         seed: int = 0,
         progress: bool = True,
         callbacks: list[Callback] | None = None,
+        max_iterations: int | None = None,
     ) -> None:
         self.cfg, self.data, self.seed = cfg, data, int(seed)
         self.run_dir = Path(run_dir)
+        self.work_dir = self.run_dir  # where fit() writes: run_dir, or its sibling during an overwrite
         self.device = resolve_device(device)
         self.cuda = self.device.type == "cuda"
         self.progress = progress
         self.callbacks = list(callbacks or [])
+        self.dry_run_iterations = max_iterations
         rt = cfg["runtime"]
-        self.amp = self.cuda and rt["amp"]
-        self.channels_last = self.cuda and rt["channels_last"]
+        speedups = self.cuda or rt.get("speedups_on_cpu", False)
+        self.amp = speedups and rt["amp"]
+        self.channels_last = speedups and rt["channels_last"]
+        self.compile = speedups and rt["compile"]
+        if self.cuda:  # fixed input shapes: let cuDNN pick its fastest kernels (GPU runs are not bit-reproducible anyway)
+            torch.backends.cudnn.benchmark = True
         check_schedule(cfg["schedule"], cfg["optimizer"]["lr"])
         check_sampler(cfg, data)
         self.sampler = build_batch_sampler(cfg, data, self.seed)
@@ -142,18 +174,19 @@ class Trainer:
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.optimizers = self.objective.optimizers(self.model)
-        self.loader = build_train_loader(cfg, data, self.sampler, device=self.device, seed=self.seed)
+        self.loader = build_train_loader(cfg, data, self.sampler, device=self.device, seed=self.seed,
+                                         progress=progress)  # fmt: skip
         self._compiled = False
         self.epoch, self.iteration = 0, 0  # completed epochs, global step
 
     # ------------------------------------------------------------------------------------------
     def autocast(self):
         if self.amp:
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def _maybe_compile(self) -> None:
-        if self._compiled or not (self.cuda and self.cfg["runtime"]["compile"]):
+        if self._compiled or not self.compile:
             return
         # Module.compile keeps parameter names (checkpoints stay loadable without torch.compile)
         targets = [self.model.ms, self.model.mt] if getattr(self.model, "asymmetric", False) else [self.model]
@@ -186,7 +219,7 @@ class Trainer:
     # -- checkpoints ---------------------------------------------------------------------------
     @property
     def checkpoint_path(self) -> Path:
-        return self.run_dir / ckpt.CHECKPOINT_NAME
+        return self.work_dir / ckpt.CHECKPOINT_NAME
 
     def state(self) -> dict:
         return {
@@ -198,13 +231,19 @@ class Trainer:
             "rng": ckpt.rng_state(),
             "config": _comparable(self.cfg),
             "seed": self.seed,
+            "max_iterations": self.dry_run_iterations,
         }
 
     def load_state(self, state: dict) -> None:
-        if state.get("config") != _comparable(self.cfg) or state.get("seed") != self.seed:
+        if (
+            state.get("config") != _comparable(self.cfg)
+            or state.get("seed") != self.seed
+            or state.get("max_iterations") != self.dry_run_iterations
+        ):
             raise ConfigError(
-                f"the checkpoint in {self.run_dir} was written by a different recipe, overrides or seed; "
-                "resume with the same settings, or drop --resume (or use another --out) to start afresh."
+                f"the checkpoint in {self.run_dir} was written by a different recipe, overrides, seed or "
+                "--max-iterations; resume with the same settings, or pass --overwrite (or use another --out) "
+                "to start afresh."
             )
         self.model.load_state_dict(state["model"])
         self.objective.load_state_dict(state["objective"])
@@ -214,22 +253,36 @@ class Trainer:
         ckpt.set_rng_state(state["rng"])
 
     # -- the loop ------------------------------------------------------------------------------
-    def fit(self, resume: bool = False) -> dict:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.run_dir / "log.jsonl"
-        if resume and self.checkpoint_path.is_file():
+    def fit(self, resume: bool = False, overwrite: bool = False) -> dict:
+        """Train and evaluate into ``run_dir``; returns the ``results.json`` content.
+
+        ``resume`` continues from the folder's checkpoint (a finished run is returned untouched);
+        ``overwrite`` replaces whatever the folder holds, atomically (:mod:`reid.engine.rundir`).
+        """
+        with rundir.claim(self.run_dir, resume=resume, overwrite=overwrite) as claimed:
+            if claimed.action == "complete":
+                return check_finished_run(self.run_dir, self.cfg, self.seed, self.dry_run_iterations)
+            self.work_dir = claimed.work_dir
+            try:
+                return self._fit(resume=claimed.action == "resume", overwriting=claimed.action == "overwrite")
+            finally:
+                self.work_dir = self.run_dir
+
+    def _fit(self, resume: bool, overwriting: bool) -> dict:
+        log_path = self.work_dir / "log.jsonl"
+        if resume:
             self.load_state(ckpt.load_checkpoint(self.checkpoint_path))
             _truncate_log(log_path, self.epoch)
-        else:
-            for stale in ("log.jsonl", "results.json", "features.pt", "model.pt", ckpt.CHECKPOINT_NAME):
-                (self.run_dir / stale).unlink(missing_ok=True)
         started = time.perf_counter()
         train_seconds, images_seen = 0.0, 0
         deterministic_cpu = (not self.cuda) and self.cfg["runtime"]["deterministic"]
         with deterministic(deterministic_cpu):
             self._maybe_compile()
             while self.epoch < self.epochs and not self._budget_spent():
-                record = self._run_epoch()
+                try:
+                    record = self._run_epoch()
+                except FloatingPointError as exc:  # a NaN / Inf loss, or a loss refusing a non-finite input
+                    raise self._diverged(exc, overwriting) from None
                 train_seconds += record["seconds"]
                 images_seen += record["images"]
                 with open(log_path, "a", encoding="utf-8") as fh:
@@ -243,7 +296,7 @@ class Trainer:
                 for cb in self.callbacks:
                     if cb.on_epoch_end:
                         cb.on_epoch_end(self, self.epoch)
-            ckpt.save_atomic(self.model.state_dict(), self.run_dir / "model.pt")
+            ckpt.save_atomic(self.model.state_dict(), self.work_dir / "model.pt")
             eval_start = time.perf_counter()
             metrics = self.evaluate_and_save()
             eval_seconds = time.perf_counter() - eval_start
@@ -256,6 +309,8 @@ class Trainer:
             "device": str(self.device),
             "epochs": self.epoch,
             "iterations": self.iteration,
+            "dry_run": self.dry_run_iterations is not None,
+            "max_iterations": self.dry_run_iterations,
             "final_log": _last_log(log_path),
             "timings": {
                 "train_seconds_this_session": round(train_seconds, 3),
@@ -265,11 +320,25 @@ class Trainer:
             },
             **provenance(str(self.device)),
         }
-        write_json(results, self.run_dir / "results.json")
+        write_json(results, self.work_dir / "results.json")
         return results
 
     def _budget_spent(self) -> bool:
-        return self.max_iterations is not None and self.iteration >= self.max_iterations
+        caps = [c for c in (self.max_iterations, self.dry_run_iterations) if c is not None]
+        return bool(caps) and self.iteration >= min(caps)
+
+    def _diverged(self, exc: FloatingPointError, overwriting: bool) -> NonFiniteError:
+        """The error a diverged step becomes: where it happened and what is left intact."""
+        message = str(exc).rstrip()
+        if isinstance(exc, NonFiniteError):  # a loss refused its input: add where in training it was
+            message = f"at epoch {self.epoch + 1}, iteration {self.iteration + 1}: {message}"
+        if overwriting:
+            kept = f"{self.run_dir} was left as it was; the new run was discarded."
+        elif self.checkpoint_path.is_file():
+            kept = f"The last checkpoint, {self.checkpoint_path} (after epoch {self.epoch}), is intact."
+        else:
+            kept = "No checkpoint had been written yet (the first epoch had not finished)."
+        return NonFiniteError(f"training stopped {message} {kept}")
 
     def _run_epoch(self) -> dict:
         epoch = self.epoch
@@ -328,7 +397,7 @@ class Trainer:
             feats[f"{split}_paths"] = [str(r.path) for r in records]
         feats["metric"], feats["normalize"] = self.cfg["eval"]["metric"], self.cfg["eval"]["normalize"]
         feats["feature"] = self.objective.eval_feature
-        ckpt.save_atomic(feats, self.run_dir / "features.pt")
+        ckpt.save_atomic(feats, self.work_dir / "features.pt")
         metrics = metrics_from_features(feats, metric=self.cfg["eval"]["metric"], normalize=self.cfg["eval"]["normalize"])
         if self.cfg["eval"].get("analyses"):  # extra per-run metrics (reid.engine.analyses)
             from reid.engine.analyses import run_analyses
@@ -343,18 +412,54 @@ def _comparable(cfg: dict) -> dict:
     return {k: v for k, v in cfg.items() if k != "runtime"}
 
 
+def _read_log(path: Path) -> list[dict]:
+    """The epoch records of ``log.jsonl``; a line cut short by a kill (not JSON) is dropped."""
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("epoch"), int):
+            records.append(record)
+    return records
+
+
 def _truncate_log(path: Path, epochs_done: int) -> None:
+    """Keep the records of the epochs the checkpoint holds (rewritten atomically)."""
     if not path.is_file():
         return
-    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["epoch"] <= epochs_done]
-    path.write_text("".join(line + "\n" for line in keep))
+    keep = [r for r in _read_log(path) if r["epoch"] <= epochs_done]
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in keep), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _last_log(path: Path) -> dict | None:
-    if not path.is_file():
-        return None
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
-    return json.loads(lines[-1]) if lines else None
+    records = _read_log(path)
+    return records[-1] if records else None
+
+
+def check_finished_run(run_dir: Path, cfg: dict, seed: int, max_iterations: int | None) -> dict:
+    """The ``results.json`` of a finished run, if it was trained with these settings; else a ConfigError."""
+    results = rundir.read_finished_recipe(run_dir)
+    if results is None:
+        raise ConfigError(f"{run_dir / 'results.json'} is not readable JSON; pass --overwrite to train the run again.")
+    recorded = results.get("recipe")
+    wanted = json.loads(json.dumps(_comparable(cfg), default=str))
+    if (
+        not isinstance(recorded, dict)
+        or _comparable(recorded) != wanted
+        or results.get("seed") != seed
+        or results.get("max_iterations") != max_iterations
+    ):
+        raise ConfigError(
+            f"{run_dir} holds a finished run of a different recipe, overrides, seed or --max-iterations; "
+            "choose another --out, or pass --overwrite (instead of --resume) to replace it."
+        )
+    return results
 
 
 def _say(line: str) -> None:
@@ -383,15 +488,24 @@ def train(
     out: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
     resume: bool = False,
+    overwrite: bool = False,
+    max_iterations: int | None = None,
     progress: bool = True,
     callbacks: list[Callback] | None = None,
 ) -> Path:
     """Train ``recipe`` and evaluate it; returns the run directory (``results.json`` inside).
 
     Everything that can be checked without data is checked first (recipe, scale, overrides,
-    device), then the dataset is loaded (SynthReID generated once and cached when ``dataset``
-    is ``synthreid`` and no ``root`` is given) and the batch shape is checked against it —
-    all before a model is built. ``epochs`` replaces the recipe's training length.
+    device, the run directory, pretrained weights), then the dataset is loaded (SynthReID
+    generated once and cached when ``dataset`` is ``synthreid`` and no ``root`` is given) and
+    the batch shape is checked against it — all before a model is built. ``epochs`` replaces
+    the recipe's training length.
+
+    ``out`` defaults to :func:`~reid.engine.rundir.default_run_dir` (a hash of the resolved
+    recipe in the name). A folder that already holds a run is refused unless ``resume`` (continue
+    it; a finished run is reported complete and left untouched) or ``overwrite`` (replace it
+    atomically). ``max_iterations`` makes a dry run: the real pipeline stopped after that many
+    optimisation steps, then evaluated.
     """
     overrides = dict(overrides or {})
     if epochs is not None:
@@ -400,15 +514,31 @@ def train(
         overrides.update({"train.epochs": epochs, "train.iterations": None})
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(f"seed must be a non-negative integer, got {seed!r}.")
+    if max_iterations is not None and (
+        not isinstance(max_iterations, int) or isinstance(max_iterations, bool) or max_iterations < 1
+    ):
+        raise ConfigError(f"max_iterations must be a positive integer, got {max_iterations!r}.")
     cfg = load_recipe(recipe, scale, overrides)
     check_schedule(cfg["schedule"], cfg["optimizer"]["lr"])
     resolve_device(device)
-    from reid.data.datasets import DATASETS
+    from reid.data.datasets import dataset_name
 
-    if dataset not in DATASETS:
-        raise ConfigError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}.")
+    dataset = dataset_name(dataset)
+    if out is not None:
+        run_dir = Path(out).expanduser()
+    else:
+        run_dir = default_run_dir(recipe, dataset, scale, seed, cfg=cfg, root=root, max_iterations=max_iterations)
+    action = rundir.preflight(run_dir, resume=resume, overwrite=overwrite)
+    if action == "complete":
+        check_finished_run(run_dir, cfg, seed, max_iterations)
+        rundir.remove_stale_partials(run_dir)  # a dead overwrite's sibling; the run itself is not touched
+        _say(f"{run_dir} is already complete (results.json); nothing to do.")
+        return run_dir
+    check_pretrained_weights(cfg)
     data = load_training_data(cfg, dataset, root, progress=progress)
-    run_dir = Path(out) if out is not None else default_run_dir(recipe, dataset, scale, seed)
-    trainer = Trainer(cfg, data, run_dir, device=device, seed=seed, progress=progress, callbacks=callbacks)
-    trainer.fit(resume=resume)
+    trainer = Trainer(
+        cfg, data, run_dir, device=device, seed=seed, progress=progress, callbacks=callbacks,
+        max_iterations=max_iterations,
+    )  # fmt: skip
+    trainer.fit(resume=action == "resume", overwrite=action == "overwrite")
     return run_dir

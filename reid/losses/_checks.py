@@ -7,14 +7,18 @@ Every loss takes ``reduction="mean" | "sum"``:
   per-sample losses of paper 000, pairs for the pairwise losses of paper 001).
 
 Bad input raises :class:`reid.errors.ConfigError` naming the problem and the fix; nothing here
-is a bare ``assert``.
+is a bare ``assert``. Every loss starts its ``forward`` with :func:`check_finite`, so a NaN or
+infinite input raises :class:`reid.errors.NonFiniteError` naming the loss instead of flowing
+silently into the loss value — and a loss that moves buffers (the centres) never moves them
+from a non-finite batch.
 """
 
 from __future__ import annotations
 
 import torch
+from torch import nn
 
-from reid.errors import ConfigError
+from reid.errors import ConfigError, NonFiniteError
 
 REDUCTIONS = ("mean", "sum")
 
@@ -32,6 +36,28 @@ def reduce_terms(terms: torch.Tensor, reduction: str) -> torch.Tensor:
     """Σ of ``terms`` (``"sum"``) or Σ / number of terms (``"mean"``)."""
     total = terms.sum()
     return total if reduction == "sum" else total / terms.numel()
+
+
+def check_finite(loss: nn.Module | str, **tensors: torch.Tensor | None) -> None:
+    """Refuse empty or non-finite floating-point inputs of ``loss`` (a module, or a name).
+
+    ``tensors`` are the inputs by name (``None`` and non-float entries are skipped). An empty
+    tensor raises :class:`ConfigError` (a loss needs at least one sample); a NaN or infinite value
+    raises :class:`NonFiniteError` naming the loss, the input and how many values are bad.
+    """
+    name = loss if isinstance(loss, str) else type(loss).__name__
+    for what, tensor in tensors.items():
+        if not isinstance(tensor, torch.Tensor) or not tensor.is_floating_point():
+            continue
+        if tensor.numel() == 0:
+            raise ConfigError(f"{name}: {what} is empty; the loss needs at least one sample in the batch.")
+        if not bool(torch.isfinite(tensor).all()):
+            nan, inf = int(torch.isnan(tensor).sum()), int(torch.isinf(tensor).sum())
+            raise NonFiniteError(
+                f"{name}: {what} holds {nan} NaN and {inf} infinite value(s) of {tensor.numel()}; the loss is "
+                "undefined (nothing was updated). Usually the network diverged: lower optimizer.lr or set "
+                "train.grad_clip."
+            )
 
 
 def check_features(features: torch.Tensor, feat_dim: int | None = None, name: str = "features") -> None:

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reid.errors import ConfigError
-from reid.losses._checks import check_pairs, check_reduction, reduce_terms
+from reid.losses._checks import check_finite, check_pairs, check_reduction, reduce_terms
 
 __all__ = ["pair_sq_distance", "margin_hinge", "adaptive_margins", "AdaptiveMarginLoss"]
 
@@ -154,6 +154,7 @@ class AdaptiveMarginLoss(nn.Module):
     def forward(
         self, f_a: torch.Tensor, f_b: torch.Tensor, same: torch.Tensor, anchors: torch.Tensor | None = None
     ) -> torch.Tensor:
+        check_finite(self, f_a=f_a, f_b=f_b)
         y = check_pairs(f_a, f_b, same)  # Eq. 8: +1 same person, −1 otherwise
         if anchors is not None and (
             not isinstance(anchors, torch.Tensor)

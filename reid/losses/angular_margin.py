@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reid.errors import ConfigError
-from reid.losses._checks import check_features, check_index, check_reduction
+from reid.losses._checks import check_features, check_finite, check_index, check_reduction
 from reid.losses.triplet import BatchHardTripletLoss
 
 __all__ = [
@@ -133,6 +133,7 @@ class AngularMarginLoss(nn.Module):
         return self.scale * self.cosine(features)
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        check_finite(self, features=features)
         check_features(features, self.in_features)
         check_index(labels, self.num_classes, features.shape[0], "labels", "identities")
         cos = self.cosine(features)
@@ -212,6 +213,7 @@ class AttributeAngularMarginLoss(nn.Module):
         return torch.einsum("nkq,kcq->nkc", slices, weight)
 
     def forward(self, attr_features: torch.Tensor, attr_labels: torch.Tensor) -> torch.Tensor:
+        check_finite(self, attr_features=attr_features)
         check_features(attr_features, self.in_features, name="attr_features")
         n = attr_features.shape[0]
         if attr_labels.shape != (n, self.num_attributes) or attr_labels.is_floating_point():
@@ -309,6 +311,7 @@ class JointAngularTripletLoss(nn.Module):
     def forward(
         self, features: torch.Tensor, labels: torch.Tensor, attr_labels: torch.Tensor | None = None
     ) -> torch.Tensor:
+        check_finite(self, features=features)
         check_features(features)
         f_id, f_attr = self.split(features)
         total = features.new_zeros(())

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from reid.errors import ConfigError
-from reid.losses._checks import check_features, check_index, check_reduction, reduce_terms
+from reid.losses._checks import check_features, check_finite, check_index, check_reduction, reduce_terms
 
 __all__ = ["center_update", "CenterLoss", "CameraCenters"]
 
@@ -57,6 +57,7 @@ def center_update(centers: torch.Tensor, features: torch.Tensor, index: torch.Te
     (identity, camera) cell ``y·K + g`` for :class:`CameraCenters`. Returns ``n`` (the
     per-row sample counts of this batch).
     """
+    check_finite("the centre update", features=features)  # a non-finite batch never reaches the buffer
     x = features.detach().to(centers.dtype)
     # Only the rows present in the batch move (Δc_j = 0 elsewhere), so work on those rows alone.
     rows, inverse = torch.unique(index, return_inverse=True)
@@ -107,6 +108,7 @@ class CenterLoss(nn.Module):
         self.register_buffer("centers", torch.zeros(num_classes, feat_dim))
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        check_finite(self, features=features)
         check_features(features, self.feat_dim)
         check_index(labels, self.num_classes, features.shape[0], "labels", "identities")
         centers = self.centers.to(features.dtype)[labels]  # c_{y_i}; a constant for autograd

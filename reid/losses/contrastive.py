@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from reid.errors import ConfigError
-from reid.losses._checks import check_features, check_pairs, check_reduction, reduce_terms
+from reid.losses._checks import check_features, check_finite, check_pairs, check_reduction, reduce_terms
 from reid.losses.adaptive_margin import margin_hinge, pair_sq_distance
 
 __all__ = ["ContrastiveLoss", "TripletLoss"]
@@ -64,6 +64,7 @@ class ContrastiveLoss(nn.Module):
         self.reduction = check_reduction(reduction)
 
     def forward(self, f_a: torch.Tensor, f_b: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
+        check_finite(self, f_a=f_a, f_b=f_b)
         y = check_pairs(f_a, f_b, same)  # +1 positive pair, −1 negative pair
         sq = pair_sq_distance(f_a, f_b)  # D = ‖f_A − f_B‖²₂
         if self.form == "squared":
@@ -102,6 +103,7 @@ class TripletLoss(nn.Module):
         return sq if self.squared else sq.clamp(min=torch.finfo(sq.dtype).tiny).sqrt()
 
     def forward(self, anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
+        check_finite(self, anchor=anchor, positive=positive, negative=negative)
         check_features(anchor, name="anchor")
         check_features(positive, anchor.shape[1], name="positive")
         check_features(negative, anchor.shape[1], name="negative")

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reid.errors import ConfigError
-from reid.losses._checks import check_reduction, reduce_terms
+from reid.losses._checks import check_finite, check_reduction, reduce_terms
 from reid.losses.centers import CameraCenters, CenterLoss
 from reid.metrics.distance import euclidean, squared_euclidean
 
@@ -237,6 +237,7 @@ class _SubCenterLoss(nn.Module):
         raise NotImplementedError
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor, camids: torch.Tensor | None = None) -> torch.Tensor:
+        check_finite(self, features=features)
         self.centers.check(features, labels, camids)
         updating = self.training and self.update_in_forward
         if updating and camids is None:
@@ -394,6 +395,7 @@ class SMCECDLoss(_SoftmaxPlusTerms):
     def forward(
         self, features: torch.Tensor, labels: torch.Tensor, camids: torch.Tensor, *, logits: torch.Tensor
     ) -> torch.Tensor:
+        check_finite(self, features=features, logits=logits)
         self.centers.check(features, labels, camids)
         terms: dict[str, torch.Tensor] = {}
         if self.weights["smc"] > 0:
@@ -439,6 +441,7 @@ class GCLLoss(_SoftmaxPlusTerms):
     def forward(
         self, features: torch.Tensor, labels: torch.Tensor, camids: torch.Tensor, *, logits: torch.Tensor
     ) -> torch.Tensor:
+        check_finite(self, features=features, logits=logits)
         self.centers.check(features, labels, camids)
         _require_camids(self, camids)
         terms: dict[str, torch.Tensor] = {}
@@ -486,6 +489,7 @@ class SoftmaxCenterLoss(_SoftmaxPlusTerms):
         *,
         logits: torch.Tensor,
     ) -> torch.Tensor:
+        check_finite(self, features=features, logits=logits)
         terms = {"center": self.center_loss(features, labels)} if self.weights["center"] > 0 else {}
         if not terms and self.training and self.center_loss.update_in_forward:
             self.center_loss.update_centers(features, labels)  # keep the centres current at λ = 0

@@ -57,7 +57,7 @@ import torch
 from torch import nn
 
 from reid.errors import ConfigError
-from reid.losses._checks import check_reduction
+from reid.losses._checks import check_finite, check_reduction
 from reid.losses._numerics import masked_logsumexp
 from reid.losses.triplet import batch_distances, check_batch
 
@@ -163,6 +163,7 @@ class SupportNeighborLoss(nn.Module):
         )
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        check_finite(self, features=features)
         check_batch(features, labels)
         dist = batch_distances(features, squared=self.squared)
         sn = support_neighbors(dist, labels, self.k, self.no_positive)

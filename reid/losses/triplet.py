@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reid.errors import ConfigError
-from reid.losses._checks import check_features, check_reduction
+from reid.losses._checks import check_features, check_finite, check_reduction
 from reid.metrics.distance import euclidean, squared_euclidean
 
 __all__ = ["BatchHardTripletLoss", "BatchAllTripletLoss", "batch_distances"]
@@ -118,6 +118,7 @@ class BatchHardTripletLoss(nn.Module):
         )
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        check_finite(self, features=features)
         check_batch(features, labels)
         dist = batch_distances(features, squared=self.squared, normalize=self.normalize)
         pos_mask, neg_mask = pair_masks(labels)
@@ -191,6 +192,7 @@ class BatchAllTripletLoss(nn.Module):
         )
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        check_finite(self, features=features)
         check_batch(features, labels)
         dist = batch_distances(features, squared=self.squared, normalize=self.normalize)
         pos_mask, other_mask = pair_masks(labels)

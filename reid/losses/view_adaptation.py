@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from reid.errors import ConfigError
-from reid.losses._checks import check_reduction
+from reid.losses._checks import check_finite, check_reduction
 
 __all__ = [
     "ViewDiscriminatorLoss",
@@ -80,6 +80,7 @@ class ViewDiscriminatorLoss(nn.Module):
         self.reduction = check_reduction(reduction)
 
     def forward(self, source_logits: torch.Tensor, target_logits: torch.Tensor) -> torch.Tensor:
+        check_finite(self, source_logits=source_logits, target_logits=target_logits)
         log_dd_s, _ = view_log_probs(source_logits, "source_logits")
         _, log_1m_dd_t = view_log_probs(target_logits, "target_logits")
         # Eq. 1: -E_s[log Dd(Ms(x_s))] - E_t[log(1 - Dd(Mt(x_t)))]
@@ -102,6 +103,7 @@ class ViewConfusionLoss(nn.Module):
         self.reduction = check_reduction(reduction)
 
     def forward(self, source_logits: torch.Tensor, target_logits: torch.Tensor) -> torch.Tensor:
+        check_finite(self, source_logits=source_logits, target_logits=target_logits)
         total = source_logits.new_zeros(())
         for logits, name in ((source_logits, "source_logits"), (target_logits, "target_logits")):  # d ∈ {s, t}
             log_dd, log_1m_dd = view_log_probs(logits, name)
@@ -245,6 +247,7 @@ class SimilarityDiscriminatorLoss(nn.Module):
         return same
 
     def forward(self, pair_logits: torch.Tensor, d: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
+        check_finite(self, pair_logits=pair_logits, d=d)
         same = self._check(pair_logits, d, same)
         y = same.to(d.dtype)
         # Pair classification: -[y log Ds + (1 - y) log(1 - Ds)], with log Ds = log sigmoid(logit)

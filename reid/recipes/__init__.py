@@ -71,7 +71,8 @@ COMMON: dict[str, Any] = {
         "channels_last": True,  # on CUDA (ignored on CPU)
         "compile": False,  # torch.compile the model on CUDA
         "deterministic": True,  # torch.use_deterministic_algorithms on CPU
-        "cache_images": True,  # keep decoded training images in memory (per worker)
+        "cache_images": True,  # keep decoded training images in memory (shared by the workers)
+        "speedups_on_cpu": False,  # apply amp / channels_last / compile on the CPU too (no longer bit-identical)
     },
 }
 
@@ -99,6 +100,8 @@ POSITIVE = {
     "sampler.anchors", "sampler.positives", "sampler.negatives", "sampler.num_batches", "sampler.s", "train.epochs",
     "train.iterations", "train.batches_per_epoch", "eval.batch_size", "schedule.step_size",
     "data.synth_ids", "data.synth_cameras",
+    "optimizer.new_layer_lr_mult", "train.grad_clip", "loss.scale", "loss.sigma", "loss.mu", "loss.k",
+    "model.attribute_q", "model.width_mult", "schedule.warmup_start",
 }  # fmt: skip
 #: Keys that hold counts (integers, even when the recipe's default is ``null``).
 INTEGER = {
@@ -106,8 +109,20 @@ INTEGER = {
     "sampler.batch_size", "sampler.p", "sampler.k", "sampler.s", "sampler.anchors", "sampler.positives", "sampler.negatives",
     "input.height", "input.width", "eval.batch_size", "data.synth_ids", "data.synth_cameras", "data.validation_ids",
 }  # fmt: skip
-NON_NEGATIVE = {"optimizer.weight_decay", "optimizer.momentum", "input.random_erasing", "runtime.num_workers",
-                "data.validation_ids"}
+NON_NEGATIVE = {
+    "optimizer.weight_decay", "runtime.num_workers", "loss.margin", "loss.triplet_margin", "loss.lam",
+    "loss.lam_ecd", "loss.gamma", "loss.attr_gamma", "loss.confusion_weight", "loss.ecd_eps",
+    "loss.similarity_epochs", "schedule.warmup_epochs", "schedule.start", "data.validation_ids",
+}  # fmt: skip
+#: Bounded keys: ``key: (low, high, low included, high included, what the bound means)``. The loss
+#: modules check their own finer limits (e.g. the angular margin below pi/2) when they are built;
+#: these are refused here, before any data is loaded.
+RANGES: dict[str, tuple[float, float, bool, bool, str]] = {
+    "optimizer.momentum": (0.0, 1.0, True, False, "SGD momentum keeps a fraction of the previous step"),
+    "input.random_erasing": (0.0, 1.0, True, True, "a probability"),
+    "loss.alpha": (0.0, 1.0, False, True, "the centre update rate of the centre loss"),
+    "schedule.gamma": (0.0, 1.0, False, True, "the factor a step decay multiplies the learning rate by"),
+}
 
 #: ``model`` keys the engine reads itself (the rest go to :func:`reid.models.build_model`).
 ENGINE_MODEL_KEYS = ("name", "classifier", "attribute_q")
@@ -261,8 +276,15 @@ def validate(cfg: dict) -> None:
         value = flat.get(key)
         if value is not None and not (isinstance(value, (int, float)) and value >= 0):
             raise ConfigError(f"{key} must be >= 0, got {value!r}.")
-    if not 0.0 <= cfg["input"]["random_erasing"] <= 1.0:
-        raise ConfigError(f"input.random_erasing is a probability in [0, 1], got {cfg['input']['random_erasing']}.")
+    for key, (low, high, low_in, high_in, meaning) in RANGES.items():
+        value = flat.get(key)
+        if value is None:
+            continue
+        inside = isinstance(value, (int, float)) and not isinstance(value, bool)
+        inside = inside and (low <= value if low_in else low < value) and (value <= high if high_in else value < high)
+        if not inside:
+            interval = f"{'[' if low_in else '('}{low:g}, {high:g}{']' if high_in else ')'}"
+            raise ConfigError(f"{key} must lie in {interval} ({meaning}), got {value!r}.")
     train = cfg["train"]
     if train["epochs"] is None and train["iterations"] is None:
         raise ConfigError("the recipe sets neither train.epochs nor train.iterations; set one (e.g. --epochs 10).")

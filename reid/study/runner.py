@@ -158,7 +158,8 @@ def execute_run(spec: dict) -> dict:
 
     wall0, cpu0 = time.perf_counter(), time.process_time()
     path = train(spec["recipe"], dataset=spec["dataset"], root=spec["root"], scale=spec["scale"], seed=spec["seed"],
-                 out=spec["run_dir"], overrides=spec["overrides"], resume=spec["state"] != "restart",
+                 out=spec["run_dir"], overrides=spec["overrides"], resume=spec["state"] == "resume",
+                 overwrite=spec["state"] == "restart",
                  device=spec["device"], progress=False)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     results_path = Path(path) / "results.json"

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 from typing import Any
 
 from reid.data.datasets.attributes import AttributeSplit, AttributeTable, read_attribute_mat
@@ -41,7 +42,7 @@ from reid.data.datasets.prid2011 import load_prid2011
 from reid.data.datasets.synthreid import load_synthreid
 from reid.data.datasets.threedpes import load_threedpes
 from reid.data.datasets.viper import load_viper
-from reid.errors import ConfigError
+from reid.errors import ConfigError, DatasetError, ReidError
 
 #: Registry: dataset name -> loader ``(root, **options) -> ReIDDataset``.
 DATASETS: dict[str, Loader] = {
@@ -57,6 +58,24 @@ DATASETS: dict[str, Loader] = {
 }
 
 
+#: Other spellings of the registry names (after lower-casing and dropping ``-``, ``_``, spaces).
+ALIASES: dict[str, str] = {"dukemtmcreid": "dukemtmc", "3dpes": "threedpes"}
+
+
+def dataset_name(name: str) -> str:
+    """The registry name of ``name``, whatever its spelling: ``Market-1501``, ``Market1501``,
+    ``market_1501`` -> ``market1501``; ``DukeMTMC-reID`` -> ``dukemtmc``; ``3DPeS`` -> ``threedpes``.
+
+    Every command (``reid train``, ``reid data check``) and :func:`load_dataset` go through it,
+    so they accept the same names. Raises :class:`ConfigError` for an unknown dataset.
+    """
+    key = re.sub(r"[\s_\-]", "", name.lower()) if isinstance(name, str) else None
+    key = ALIASES.get(key, key)
+    if key not in DATASETS:
+        raise ConfigError(f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}.")
+    return key
+
+
 def dataset_options(name: str) -> list[str]:
     """The keyword options a dataset's loader accepts (``root`` excluded)."""
     signature = inspect.signature(_loader(name))
@@ -64,12 +83,7 @@ def dataset_options(name: str) -> list[str]:
 
 
 def _loader(name: str) -> Loader:
-    try:
-        return DATASETS[name.lower()]
-    except (KeyError, AttributeError):
-        raise ConfigError(
-            f"unknown dataset {name!r}; known datasets: {', '.join(DATASETS)}."
-        ) from None
+    return DATASETS[dataset_name(name)]
 
 
 def load_dataset(name: str, root: str | os.PathLike[str] | None, **options: Any) -> ReIDDataset:
@@ -91,7 +105,43 @@ def load_dataset(name: str, root: str | os.PathLike[str] | None, **options: Any)
             f"dataset {name!r} does not take the option(s) {', '.join(unknown)}; "
             f"accepted: {accepted}."
         )
-    return loader(root, **options)
+    for key, value in options.items():
+        if key in parameters:
+            _check_option_type(name, parameters[key], value)
+    try:
+        return loader(root, **options)
+    except ReidError:
+        raise
+    except OSError as exc:  # unreadable folder or file (permissions, I/O): one clear line, not a traceback
+        where = exc.filename or root
+        reason = exc.strerror or type(exc).__name__
+        raise DatasetError(
+            f"{dataset_name(name)}: cannot read {where} ({reason}); make the dataset readable "
+            "(e.g. chmod -R u+rX) or copy it somewhere you can read."
+        ) from None
+
+
+_SIMPLE_TYPES: dict[str, tuple[type, ...]] = {
+    "bool": (bool,), "int": (int,), "float": (int, float), "str": (str,), "None": (type(None),),
+}  # fmt: skip
+
+
+def _check_option_type(dataset: str, parameter: inspect.Parameter, value: Any) -> None:
+    """A loader option annotated with plain types (``bool``, ``int | None`` …) must have one of them.
+
+    So ``--option relabel=maybe`` is refused instead of read as a true string; options with richer
+    annotations (paths) are left to the loader.
+    """
+    annotation = parameter.annotation
+    names = [n.strip() for n in annotation.split("|")] if isinstance(annotation, str) else []
+    if not names or any(n not in _SIMPLE_TYPES for n in names):
+        return
+    allowed = tuple(t for n in names for t in _SIMPLE_TYPES[n])
+    if isinstance(value, bool) and "bool" not in names:
+        allowed = ()
+    if not isinstance(value, allowed):
+        wanted = " or ".join("true/false" if n == "bool" else n for n in names)
+        raise ConfigError(f"dataset {dataset!r}: option {parameter.name}={value!r} must be {wanted}.")
 
 
 __all__ = [
@@ -101,6 +151,7 @@ __all__ = [
     "DatasetInfo",
     "ReIDDataset",
     "TwoViewDataset",
+    "dataset_name",
     "dataset_options",
     "load_cuhk01",
     "load_cuhk03",

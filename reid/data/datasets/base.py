@@ -125,13 +125,26 @@ def locate_root_variants(
     if not base.is_dir():
         raise info.error(f"the root {base} is not a directory.")
     tried: list[Path] = []
+    closest: tuple[int, Path, list[str], list[str]] | None = None  # the folder missing the fewest entries
     for index, (candidates, required) in enumerate(variants):
         for candidate in candidates:
             folder = base / candidate if candidate else base
-            if folder.is_dir() and all(_has_entry(folder, entry) for entry in required):
-                return index, folder
+            if folder.is_dir():
+                present = [entry for entry in required if _has_entry(folder, entry)]
+                if len(present) == len(required):
+                    return index, folder
+                missing = [entry for entry in required if entry not in present]
+                if present and (closest is None or len(missing) < len(closest[3])):
+                    closest = (len(missing), folder, present, missing)
             if folder not in tried:
                 tried.append(folder)
+    if closest is not None:  # a dataset folder with a part missing: name that part
+        _, folder, present, missing = closest
+        raise info.error(
+            f"{folder} has {', '.join(present)} but no {', '.join(missing)} (an incomplete download or "
+            "extraction?).",
+            tried=tried,
+        )
     needs = " or ".join("{" + ", ".join(required) + "}" for _, required in variants)
     raise info.error(f"no folder below the root contains {needs}.", tried=tried)
 
@@ -169,12 +182,18 @@ def scan_folder(
     if not folder.is_dir():
         raise info.error(f"the folder {folder} is missing.")
     suffixes = tuple(e.lower() for e in extensions)
-    with os.scandir(folder) as entries:
-        files = [
-            Path(entry.path)
-            for entry in entries
-            if entry.name.lower().endswith(suffixes) and entry.is_file()
-        ]
+    try:
+        with os.scandir(folder) as entries:
+            files = [
+                Path(entry.path)
+                for entry in entries
+                if entry.name.lower().endswith(suffixes) and entry.is_file()
+            ]
+    except PermissionError:
+        raise info.error(
+            f"the folder {folder} cannot be read (permission denied); make it readable "
+            f"(chmod -R u+rX) or copy the dataset somewhere you can read."
+        ) from None
     if not files and not allow_empty:
         raise info.error(f"the folder {folder} contains no images ({', '.join(suffixes)}).")
     return sorted(files, key=lambda p: p.name)
@@ -233,6 +252,8 @@ def check_files_exist(paths: Iterable[str], info: DatasetInfo, listed_in: Path |
                     present[parent] = {entry.name for entry in entries}
             except (FileNotFoundError, NotADirectoryError):
                 present[parent] = None
+            except PermissionError:
+                raise info.error(f"the folder {parent} cannot be read (permission denied).") from None
         names = present[parent]
         if names is None or name not in names:
             missing.append(path)
@@ -271,6 +292,12 @@ def random_splits(
     ``numpy.random.default_rng(seed)`` draws one permutation of the sorted ids per split.
     """
     pool = np.array(sorted(set(pids)), dtype=np.int64)
+    if len(pool) < 2:
+        raise DatasetError(
+            f"the dataset has {len(pool)} usable identit{'y' if len(pool) == 1 else 'ies'}; a train/test split "
+            "needs at least 2 (one to train on, one to test). The data looks incomplete: check that the "
+            "image folders hold one image per person and view."
+        )
     if not 0 < num_test < len(pool):
         raise ConfigError(
             f"num_test={num_test} must be between 1 and {len(pool) - 1} "

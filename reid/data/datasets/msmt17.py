@@ -68,9 +68,15 @@ def parse_list_file(path: Path, image_dir: Path, info: DatasetInfo = INFO) -> li
     """Records of an MSMT17 list file; a malformed line raises naming the file and line number."""
     records = []
     base = str(image_dir)  # string joins: pathlib is the bottleneck on 100k-line lists
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            line = line.strip()
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError:
+                raise info.error(
+                    f"line {number} of {path} is not UTF-8 text ({raw[:40]!r}); the list files are plain text: "
+                    "re-extract them from the MSMT17 archive."
+                ) from None
             if not line:
                 continue
             parts = line.split()

@@ -41,6 +41,37 @@ REQUIRED: tuple[str, ...] = ("bounding_box_train", "bounding_box_test", "query")
 LAYOUTS: tuple[str, ...] = ("market", "two_view")
 
 
+def ensure_cached(preset: str = "smoke", seed: int = 0, *, progress: bool = True, num_ids: int | None = None,
+                  num_cameras: int | None = None) -> Path:
+    """:func:`reid.data.synthreid.ensure`, with the cache's own failures said in the cache's terms.
+
+    A cache folder that exists without its ``synthreid.json`` (a file deleted by hand, a copy cut
+    short) is reported as a broken cache with the folder to delete, not as a ``--out`` the user
+    never passed; temporary folders of generations killed earlier are removed first.
+    """
+    from reid.data import synthreid
+    from reid.errors import DatasetError
+    from reid.files import remove_stale_partials
+
+    if preset in synthreid.PRESETS:
+        target = synthreid.cache_folder(preset, seed, num_ids=num_ids, num_cameras=num_cameras)
+        remove_stale_partials(target)
+        if target.is_dir() and any(target.iterdir()) and not (target / "synthreid.json").is_file():
+            raise DatasetError(
+                f"the cached SynthReID set {target} is incomplete (it has no synthreid.json); delete that "
+                "folder and run again to regenerate it."
+            )
+    try:
+        return synthreid.ensure(preset, seed=seed, progress=progress, num_ids=num_ids, num_cameras=num_cameras)
+    except OSError as exc:
+        if isinstance(exc, DatasetError):
+            raise
+        raise DatasetError(
+            f"cannot write the SynthReID cache under {synthreid.cache_dir()} ({exc.strerror or exc}); set "
+            "REID_DATA_HOME to a writable folder."
+        ) from None
+
+
 def load_synthreid(
     root: str | os.PathLike[str] | None = None,
     *,
@@ -64,9 +95,7 @@ def load_synthreid(
     if layout not in LAYOUTS:
         raise ConfigError(f"layout={layout!r} is not one of {', '.join(LAYOUTS)}.")
     if root is None:
-        from reid.data import synthreid  # lazy: generating is the only reason to import it
-
-        root = synthreid.ensure(preset, seed=seed)
+        root = ensure_cached(preset, seed=seed)
     if layout == "two_view":
         folder = locate_root(root, INFO, CANDIDATES, ("two_view/cam_a", "two_view/cam_b"))
         dataset = load_viper(
