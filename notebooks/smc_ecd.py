@@ -608,7 +608,7 @@ display(make_table(rows, title=f"Single query (cosine), multi-query (max pooling
                         f"{table6.value('Softmax + JB', 'Market-1501 mAP')}, SMC+ECD {table6.value('SMC+ECD + JB', 'Market-1501 mAP')}"))
 
 # %% [markdown]
-# ## 6. Evidence
+# ## 6. Evidence and results
 #
 # The registered claims of Section 1 are decided by `reid study smc_ecd`: every study variant
 # trained for 5 seeds at the recipe's `study` scale, seed-paired differences, 95% t-intervals and

@@ -25,6 +25,10 @@ Readings of the printed formulas (each also in ``book/errata_entries/000-*.md``)
   pulled onto, so ``1/‖x_i − c‖²`` blows up exactly as training succeeds. Fig. 6 and the text
   ("the isolation of the reference identity from each of the *other* identities") support
   ``y_t ≠ y_i``; that is what :class:`ECDLoss` implements.
+* ε (ours): Eq. 4 has no ε; ``1/(‖x_i − c‖² + ε)`` with ``ε = 1e-6 · mean‖c‖²`` only keeps a
+  feature lying on a foreign sub-centre finite (it moves ECD by ~2e-6 of its value). The squared
+  distances are summed from differences (:func:`exact_squared_distance`): the matrix-product
+  expansion loses the small distances, ECD's largest terms, in float32.
 * Appendix A's derivatives were lost in extraction; :mod:`reid.losses.printed_gradients`
   gives the derived closed forms.
 * GCL is not defined in paper 000; :class:`IntraGCLoss` and :class:`InterGCLoss` are a
