@@ -49,7 +49,7 @@ def test_toc_parses_and_its_pages_exist(build):
     for required in ("book/how_to_run", "book/reproducibility", "book/errata", "book/bibliography"):
         assert required in files
     assert build.toc_notebooks(REPO / "book" / "_toc.yml") == [
-        "data_and_evaluation", "smc_ecd", "adaptive_margin", "support_neighbor",
+        "scoreboard", "data_and_evaluation", "smc_ecd", "adaptive_margin", "support_neighbor",
         "view_adaptation", "joint_am_triplet", "benchmark",
     ]
 
