@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import pytest
 
+import json
+from pathlib import Path
+
+from reid.engine.analyses import declared_metrics
 from reid.papers import load_paper
 from reid.recipes import load_recipe
+from reid.study.registry import load_study
+from reid.study.selection import selection_path, unapplied
 
 REGISTRY = load_paper("000")
 STUDY, CLAIMS = REGISTRY["study"], REGISTRY["claims"]
-RUN_METRICS = {"mAP", "rank1", "rank5", "rank10", "mINP"} | set(STUDY["analyses"])
+RUN_METRICS = {"mAP", "rank1", "rank5", "rank10", "mINP"} | declared_metrics(STUDY["overrides"]["eval.analyses"])
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_study_block():
@@ -23,7 +30,18 @@ def test_study_block():
 
 @pytest.mark.parametrize("variant", sorted(STUDY["variants"]))
 def test_every_variant_is_a_valid_study_recipe(variant):
-    load_recipe("smc_ecd", STUDY["scale"], STUDY["variants"][variant])
+    load_recipe("smc_ecd", STUDY["scale"], {**STUDY["overrides"], **STUDY["variants"][variant]})
+
+
+def test_the_study_runs_with_the_values_its_validation_selection_chose():
+    """evidence/smc_ecd/selection.json (python -m reid.study.selection smc_ecd) is applied to the variants."""
+    path = selection_path(REPO / "evidence", "smc_ecd")
+    if not path.is_file():
+        pytest.skip("no selection yet: run `python -m reid.study.selection smc_ecd` before the study")
+    doc = json.loads(path.read_text())
+    assert doc["split"] == "validation" and doc["validation_ids"] == STUDY["selection"]["validation_ids"]
+    assert [s["key"] for s in doc["steps"]] == [s["key"] for s in STUDY["selection"]["steps"]]
+    assert unapplied(load_study("smc_ecd", check_recipes=False), doc) == []
 
 
 def test_claim_ids_unique_and_tests_well_formed():
@@ -39,11 +57,12 @@ def test_claim_ids_unique_and_tests_well_formed():
         assert (t["expected"] == "equal") == (rule["name"] == "equivalence"), c["id"]
         if rule["name"] == "equivalence":
             assert 0 < rule["margin"] < 0.05  # metrics are fractions: 0.01 = one point
-        if "minus" in rule:
-            assert {rule["minus"]["baseline"], rule["minus"]["variant"]} <= set(STUDY["variants"])
-        if "derived" in t:
-            d = t["derived"]
-            assert d["reference"] in STUDY["variants"] and d["neg"] in RUN_METRICS and d["score"] in RUN_METRICS
+        if "minus" in t:
+            assert {t["minus"]["baseline"], t["minus"]["variant"]} <= set(STUDY["variants"])
+        if "change_ratio" in t:  # Table V's figure of merit against the same seed's softmax run
+            d = t["change_ratio"]
+            assert (d["reference"], d["numerator"], d["factor"]) == ("softmax", "neg_interest_k10", -1), c["id"]
+            assert t["metric"] == f"F_{d['denominator']}" and d["denominator"] in RUN_METRICS, c["id"]
         else:
             assert t["metric"] in RUN_METRICS, c["id"]
         assert t.get("baseline_metric", t["metric"]) in RUN_METRICS | {t["metric"]}
