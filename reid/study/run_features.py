@@ -10,8 +10,6 @@ rank from it with the library's metrics; this module only loads and wires those 
 * :func:`run_rank_metrics` — :func:`reid.metrics.rank_metrics` on it (full CMC curve, mAP, mINP);
 * :func:`run_records` — ``(path, pid, camid)`` records for :func:`reid.viz.show_ranked_lists`;
 * :func:`gallery_size_split` — a distractor set carved out of the run's own test identities.
-* :func:`embed_run_split` — another split (training images, multi-query images) embedded with the
-  run's final weights.
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ import torch
 
 from reid.metrics import pairwise_distance, rank_metrics
 
-__all__ = ["load_run_features", "run_distance", "run_rank_metrics", "run_records", "gallery_size_split", "embed_run_split"]
+__all__ = ["load_run_features", "run_distance", "run_rank_metrics", "run_records", "gallery_size_split"]
 
 
 def load_run_features(run_dir: str | Path) -> dict[str, Any]:
@@ -86,42 +84,3 @@ def gallery_size_split(feats: dict, *, fraction: float = 0.5, seed: int = 0) -> 
         "q_camids": feats["query_camids"].numpy()[q_keep], "g_camids": feats["gallery_camids"].numpy()[g_keep],
         "metric": feats.get("metric", "euclidean"), "normalize": bool(feats.get("normalize", False)),
     }
-
-
-def embed_run_split(run_dir: str | Path, split: str = "train", *, device: str = "cpu") -> dict[str, Any]:
-    """Embed one split of a finished run's dataset with the run's final weights (``model.pt``).
-
-    ``features.pt`` keeps only the query and gallery embeddings. Analyses that learn on the
-    training identities (the Joint Bayesian metric of paper 000, Table VI) or that need the extra
-    query images of Market-1501's multi-query protocol (``gt_bbox``, paper 000 Table IV) embed
-    ``split`` = ``"train"`` or ``"multi_query"`` here: the model is rebuilt from the run's resolved
-    recipe and dataset (``results.json``), loaded with ``model.pt`` and run in eval mode on the
-    evaluation transform. Returns ``{"features", "pids", "camids", "paths"}`` (CPU tensors / list).
-    """
-    import json
-
-    from reid.engine.data import build_eval_loader, load_training_data
-    from reid.engine.evaluation import extract_features
-    from reid.engine.objectives import build_objective
-    from reid.models import build_model
-
-    run_dir = Path(run_dir)
-    weights, results_path = run_dir / "model.pt", run_dir / "results.json"
-    if not weights.is_file() or not results_path.is_file():
-        raise ReidError(f"{run_dir} is not a finished run (needs model.pt and results.json); train it to the end first.")
-    results = json.loads(results_path.read_text())
-    cfg, dataset = results["recipe"], results["dataset"]
-    data = load_training_data(cfg, dataset["name"], dataset["root"], progress=False)
-    records = getattr(data.dataset, split, None)
-    if not records:
-        raise ReidError(f"the dataset of {run_dir} has no {split!r} images; use train, query, gallery or multi_query.")
-    objective = build_objective(cfg, data.info)
-    model_kw = {k: v for k, v in cfg["model"].items() if k not in ("name", "classifier", "attribute_q")}
-    model = build_model(cfg["model"]["name"], **{**model_kw, **objective.model_options(), "weights": None})
-    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    dev = torch.device(device)
-    model.to(dev)
-    loader = build_eval_loader(cfg, records, device=dev)
-    features = extract_features(model, loader, device=dev, feature=objective.eval_feature)
-    return {"features": features, "pids": torch.tensor([r.pid for r in records]),
-            "camids": torch.tensor([r.camid for r in records]), "paths": [str(r.path) for r in records]}
