@@ -26,6 +26,7 @@ from reid.losses import (
     center_update,
 )
 from reid.losses.printed_gradients import center_loss_grad, ecd_grad, smc_grad
+from reid.losses.smc_ecd import ecd_terms
 
 F64 = torch.float64
 
@@ -385,6 +386,78 @@ def test_ecd_gradient_float32_matches_float64():
     c32.load_state_dict(centers.state_dict())
     g32 = ecd_grad(x.float(), labels, c32)
     torch.testing.assert_close(g32.double(), g64, rtol=1e-4, atol=1e-4)
+
+
+def _near_foreign_sub_centre(rel: float, dim: int = 2048, seed: int = 0):
+    """ReLU-like pool5 features (all coordinates >= 0, norm ~26) and sub-centres of 4 identities x
+    3 cameras; anchor 0 (identity 0) sits at squared distance ``rel·‖c‖²`` from identity 1's
+    first sub-centre: the situation where ECD's 1/d² is largest (issue 11)."""
+    gen = torch.Generator().manual_seed(seed)
+    table = torch.rand(4, 3, dim, generator=gen, dtype=F64)
+    centers = CameraCenters(4, 3, dim).double()
+    centers.centers.copy_(table)
+    centers.seen.fill_(True)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    x = table[labels, 0] + 0.05 * torch.randn(8, dim, generator=gen, dtype=F64)
+    scale = table.pow(2).sum(-1).mean()
+    x[0] = table[1, 0] + torch.randn(dim, generator=gen, dtype=F64) * (rel * scale / dim).sqrt()
+    return x, labels, centers
+
+
+@pytest.mark.parametrize("rel", [1e-5, 1e-6])
+def test_ecd_float32_next_to_a_foreign_sub_centre_matches_float64(rel):
+    # With d² = ‖x‖² + ‖c‖² − 2x·c in float32 the anchor's ECD term lost 4% (rel=1e-5) and 12%
+    # (rel=1e-6) of its value, twice that of its gradient, at eps=1e-6; summed differences keep
+    # float32 within a few 1e-5 of float64.
+    x, labels, c64 = _near_foreign_sub_centre(rel)
+    c32 = CameraCenters(4, 3, x.shape[1])
+    c32.load_state_dict(c64.state_dict())
+    grads, values = {}, {}
+    for name, xx, centers in (("f64", x.clone(), c64), ("f32", x.float(), c32)):
+        xx.requires_grad_(True)
+        anchor = ecd_terms(xx, labels, centers, eps=1e-6)[0]
+        anchor.backward()
+        values[name], grads[name] = anchor.detach().double(), xx.grad[0].double()
+    assert float((values["f32"] - values["f64"]).abs() / values["f64"]) < 2e-4
+    assert float((grads["f32"] - grads["f64"]).norm() / grads["f64"].norm()) < 2e-4
+    derived = ecd_grad(x.float(), labels, c32, eps=1e-6)[0].double()  # the closed form, too
+    assert float((derived - grads["f64"]).norm() / grads["f64"].norm()) < 2e-4
+
+
+def test_ecd_default_epsilon_barely_moves_the_loss():
+    # Eq. 4 has no ε: the guard should not change ECD. eps=1e-3 (the former default) shifted it by
+    # ~0.2% on this batch, the default eps=1e-6 by ~2e-6.
+    x, labels, centers = _near_foreign_sub_centre(1.0)  # anchor 0 as far from identity 1 as any other
+    exact = float(ECDLoss(centers, eps=0.0).eval()(x, labels))
+    shift = {eps: 1 - float(ECDLoss(centers, eps=eps).eval()(x, labels)) / exact for eps in (1e-3, 1e-6)}
+    assert 1e-3 < shift[1e-3] < 3e-3
+    assert 0 < shift[1e-6] < 1e-5
+    assert ECDLoss(centers).eps == 1e-6 and SMCECDLoss(4, 3, 8).ecd_eps == 1e-6
+
+
+def test_meta_centre_sums_the_seen_cameras_whatever_their_labels():
+    # Eq. 2 prints "1 <= g_i <= s_i" and sums j = 1..s_i; an identity seen by cameras 2 and 5 only
+    # (s = 2) must sum exactly those two sub-centres (errata: 000-cameras-per-identity).
+    centers = _set_centers(CameraCenters(2, 6, 2).double(), {(0, 1): (1.0, 0.0), (0, 4): (0.0, 2.0), (1, 0): (5.0, 5.0)})
+    assert centers.num_seen_cameras(torch.tensor([0, 1])).tolist() == [2, 1]
+    torch.testing.assert_close(centers.meta_centers(torch.tensor([0])), torch.tensor([[1.0, 2.0]], dtype=F64))
+    # SMC on an image of identity 0 seen by camera 5 (label 4): pulled to (1, 2), not to c^(1) + c^(2)
+    x = torch.tensor([[3.0, 2.0]], dtype=F64)
+    assert float(SMCLoss(centers, reduction="sum").eval()(x, torch.tensor([0]))) == pytest.approx(0.5 * 4.0)
+
+
+def test_full_recipe_resnet50_reaches_7x7_at_224():
+    # Table I prints stride 1 for conv4 and conv5; its own sizes 28 -> 14 -> 7 need stride 2
+    # (errata: 000-table1-strides). The full recipe's ResNet-50 ends at 7x7 for 224x224 input.
+    from reid.models import build_model
+    from reid.recipes import load_recipe
+
+    cfg = load_recipe("smc_ecd", "full")
+    kw = {k: v for k, v in cfg["model"].items() if k not in ("name", "classifier", "attribute_q")}
+    model = build_model(cfg["model"]["name"], **{**kw, "weights": None}, num_classes=751).eval()
+    with torch.no_grad():
+        fmap = model.backbone(torch.zeros(1, 3, cfg["input"]["height"], cfg["input"]["width"]))
+    assert tuple(fmap.shape[1:]) == (2048, 7, 7)  # avg pool5 over [7x7] -> the 2048-d feature
 
 
 # ------------------------------------------------------------------------------ properties

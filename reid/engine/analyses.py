@@ -15,7 +15,9 @@ Arguments: the trained ``model`` (eval mode), the run's ``objective``
 paths, the retrieval ``metric`` and ``normalize``) and the resolved recipe ``cfg``. It returns
 exactly its declared metrics as floats; the trainer merges them into ``results.json["metrics"]``
 (:func:`run_analyses`, called at the end of ``Trainer.evaluate_and_save``). Declaring the names
-lets ``reid study`` check, before any run, that a claim's metric will exist.
+lets ``reid study`` check, before any run, that a claim's metric will exist. Metrics stored as
+fractions in [0, 1] (like rank-1 and mAP) are listed in ``fractions=(...)``: the evidence tables
+then show them x100, in points, as they do the standard metrics.
 
 An analysis must be deterministic (same features, same numbers) and cheap next to training.
 Add a paper's analyses in its section below.
@@ -28,16 +30,22 @@ from typing import Any, Callable
 
 from reid.errors import ConfigError
 
-__all__ = ["ANALYSES", "register_analysis", "check_analyses", "declared_metrics", "run_analyses"]
+__all__ = ["ANALYSES", "register_analysis", "check_analyses", "declared_metrics", "fraction_metrics", "run_analyses"]
 
 #: name -> (function, declared metric names)
 ANALYSES: dict[str, tuple[Callable[..., dict[str, float]], tuple[str, ...]]] = {}
+#: declared metrics stored as fractions in [0, 1] (shown x100 in the evidence tables)
+_FRACTIONS: set[str] = set()
 
 
-def register_analysis(name: str, *, metrics: tuple[str, ...]):
-    """Register ``fn(model, objective, data, features, cfg) -> {metric: float}`` under ``name``."""
+def register_analysis(name: str, *, metrics: tuple[str, ...], fractions: tuple[str, ...] = ()):
+    """Register ``fn(model, objective, data, features, cfg) -> {metric: float}`` under ``name``;
+    ``fractions``: those of ``metrics`` stored as fractions in [0, 1]."""
     if not metrics or not all(isinstance(m, str) and m for m in metrics):
         raise ValueError(f"analysis {name!r} must declare the metric names it returns.")
+    if not set(fractions) <= set(metrics):
+        raise ValueError(f"analysis {name!r}: fractions {sorted(set(fractions) - set(metrics))} are not among its metrics.")
+    _FRACTIONS.update(fractions)
 
     def wrap(fn):
         if name in ANALYSES and ANALYSES[name][0] is not fn:
@@ -61,6 +69,11 @@ def declared_metrics(names: list[str]) -> set[str]:
     """The metric names the analyses ``names`` will add."""
     check_analyses(list(names))
     return {m for n in names for m in ANALYSES[n][1]}
+
+
+def fraction_metrics() -> frozenset[str]:
+    """Every analysis metric declared as a fraction in [0, 1]."""
+    return frozenset(_FRACTIONS)
 
 
 def run_analyses(names: list[str], *, model, objective, data, features: dict, cfg: dict) -> dict[str, float]:
@@ -94,6 +107,61 @@ def negatives_of_interest(model, objective, data, features, cfg) -> dict[str, fl
 
 
 # ------------------------------------------------------------------ paper 000 (smc_ecd)
+# Negatives of interest (Fig. 1, Table V) are the generic ``negatives_of_interest`` above.
+def embed_records(model, objective, cfg, records):
+    """Embeddings of ``records`` by the trained ``model``, the way the run embedded its query and
+    gallery (evaluation transform and batch size, ``objective.eval_feature``); float32 CPU ``(N, D)``."""
+    from reid.engine.data import build_eval_loader
+    from reid.engine.evaluation import extract_features
+
+    device = next(model.parameters()).device
+    loader = build_eval_loader(cfg, records, device=device)
+    return extract_features(model, loader, device=device, feature=objective.eval_feature)
+
+
+def _labels(f: dict) -> tuple:
+    return f["query_pids"].numpy(), f["gallery_pids"].numpy(), f["query_camids"].numpy(), f["gallery_camids"].numpy()
+
+
+@register_analysis("multi_query", metrics=("mq_mAP", "mq_rank1"), fractions=("mq_mAP", "mq_rank1"))
+def multi_query(model, objective, data, features, cfg) -> dict[str, float]:
+    """Paper 000, Table IV: each query max-pooled with every multi-query image (``gt_bbox``) of its
+    identity in its camera ("we apply the max pooling strategy ... to merge them into a single
+    query", Sec. IV-A), then ranked like a single query with the run's own distance
+    (:func:`reid.metrics.protocols.market_multi_query`). Fractions, like rank-1 and mAP."""
+    from reid.metrics.protocols import market_multi_query
+
+    extra = data.dataset.multi_query
+    if not extra:
+        raise ConfigError("analysis multi_query needs the dataset's multi-query images (Market-1501's gt_bbox/, "
+                          "SynthReID's multi_query split); the validation split has none: drop the analysis there.")
+    f = features
+    pooled = market_multi_query(
+        f["query"], f["gallery"], *_labels(f), pooling="max", metric=f["metric"], normalize=bool(f["normalize"]),
+        extra_features=embed_records(model, objective, cfg, extra),
+        extra_pids=[r.pid for r in extra], extra_camids=[r.camid for r in extra],
+    )  # fmt: skip
+    return {"mq_mAP": pooled.mAP, "mq_rank1": pooled.rank1}
+
+
+@register_analysis("joint_bayesian", metrics=("jb_mAP", "jb_rank1", "jb_gain_mAP"),
+                   fractions=("jb_mAP", "jb_rank1", "jb_gain_mAP"))
+def joint_bayesian(model, objective, data, features, cfg) -> dict[str, float]:
+    """Paper 000, Table VI: the Joint Bayesian metric (:class:`reid.metrics.joint_bayesian.JointBayesian`,
+    no PCA) learned on the run's own *training* features, ranking the test set instead of the
+    cosine. ``jb_gain_mAP`` = ``jb_mAP`` − the run's mAP with its own distance: what the learned
+    metric adds on top of the features. Fractions, like rank-1 and mAP."""
+    from reid.metrics.distance import pairwise_distance
+    from reid.metrics.joint_bayesian import JointBayesian
+    from reid.metrics.ranking import rank_metrics
+
+    train = data.dataset.train
+    jb = JointBayesian().fit(embed_records(model, objective, cfg, train), [r.pid for r in train])
+    f = features
+    learned = rank_metrics(jb.distance(f["query"], f["gallery"]), *_labels(f))
+    plain = rank_metrics(pairwise_distance(f["query"], f["gallery"], f["metric"], normalize=bool(f["normalize"])), *_labels(f))
+    return {"jb_mAP": learned.mAP, "jb_rank1": learned.rank1, "jb_gain_mAP": learned.mAP - plain.mAP}
+
 
 # ------------------------------------------------------------------ paper 001 (adaptive_margin)
 

@@ -258,7 +258,7 @@ def ecd_grad(
     labels: torch.Tensor,
     centers: CameraCenters,
     *,
-    eps: float = 1e-3,
+    eps: float = 1e-6,
     distinct_identities: bool = False,
     reduction: str = "sum",
 ) -> torch.Tensor:
@@ -276,7 +276,9 @@ def ecd_grad(
     own_sub, own_mask = p.sub[p.inverse], p.mask[p.inverse]  # (m, K, D), (m, K)
     pull = (own_mask.unsqueeze(-1) * (features.unsqueeze(1) - own_sub)).sum(dim=1)  # Σ_j (x_i − c^(j)_{y_i})
     q = (p.weight.unsqueeze(-1) * p.mask.unsqueeze(0) / denom.pow(2)).reshape(m, -1)  # w_iu·[seen]/(d²+ε)²
-    push = q.sum(dim=1, keepdim=True) * features - q @ p.sub.reshape(-1, dim)  # Σ q (x_i − c)
+    # Σ_n q_in (x_i − c_n) from the differences themselves: q·x − q·c would cancel in float32
+    # exactly where q is large (x_i next to a foreign sub-centre), as the distance expansion does.
+    push = torch.einsum("in,ind->id", q, features.unsqueeze(1) - p.sub.reshape(1, -1, dim))
     return _mean_or_sum(b.unsqueeze(1) * pull - p.class_range.unsqueeze(1) * push, reduction)
 
 

@@ -25,6 +25,10 @@ Document (``format`` 1)::
               display {factor, unit},              # x100 "points" for fraction metrics
               verdict,
               # slope claims also: x, x_scale, curve_metrics, baseline_curves, variant_curves
+              # baseline_metric / minus / change_ratio claims also: that key (as registered),
+              #   baseline_label, variant_label (what each side's values are), and runs of the
+              #   other variants read (runs {minus_baseline, minus_variant} or {reference});
+              #   change_ratio: undefined_seeds (a null value, verdict inconclusive, no interval)
              } ]
     comparisons [ {metric, a, b, mean_a, mean_b, diff, se, t, df, t_crit, ci95, p, p_holm,
                    significant} ]             # benchmark only: every pair, Welch + Holm
@@ -42,11 +46,11 @@ from pathlib import Path
 from typing import Any
 
 from reid.errors import ConfigError, ReidError
-from reid.study.registry import FRACTION_METRICS, MIN_SEEDS, STANDARD_METRICS, Claim, Study, claim_metrics
+from reid.study.registry import MIN_SEEDS, STANDARD_METRICS, Claim, Study, claim_metrics, is_fraction
 from reid.study.stats import decide, pairwise_welch_holm, run_slopes, t_interval
 
 __all__ = ["FORMAT", "DIGITS", "aggregate", "write_evidence", "run_dir", "comparable_recipe", "recipe_difference",
-           "read_sessions", "label_for"]
+           "read_sessions", "label_for", "side_labels"]
 
 FORMAT = 1
 DIGITS = 6
@@ -132,41 +136,92 @@ def _unique(items: list[Any]) -> Any:
     return next(iter(keyed.values())) if len(keyed) == 1 else [keyed[k] for k in sorted(keyed)]
 
 
+def side_labels(claim: dict) -> tuple[str, str]:
+    """What an evidence claim's baseline and variant values are (a variant name, or e.g. "smc_ecd − smc")."""
+    return claim.get("baseline_label", claim["baseline"]), claim.get("variant_label", claim["variant"])
+
+
 def _display(metric: str) -> dict:
-    return {"factor": 100, "unit": "points"} if metric in FRACTION_METRICS else {"factor": 1, "unit": ""}
+    return {"factor": 100, "unit": "points"} if is_fraction(metric) else {"factor": 1, "unit": ""}
+
+
+def _ratio(factor: float, num: float, num_ref: float, den: float, den_ref: float) -> float | None:
+    """``factor · (num − num_ref) / (den − den_ref)``; None when the denominator change is 0."""
+    change = den - den_ref
+    return None if change == 0 else factor * (num - num_ref) / change
+
+
+def _combined(claim: Claim, seeds: list[int], value) -> tuple[list, list, dict]:
+    """Per-seed (baseline, variant) values of a ``baseline_metric`` / ``minus`` / ``change_ratio``
+    claim (registry docstring), with the labels and extra run roles the evidence records."""
+    b, v = claim.baseline, claim.variant
+    if claim.baseline_metric:
+        base = [value(b, s, claim.baseline_metric) for s in seeds]
+        var = [value(v, s, claim.metric) for s in seeds]
+        return base, var, {"baseline_metric": claim.baseline_metric, "baseline_label": f"{b} ({claim.baseline_metric})",
+                           "variant_label": f"{v} ({claim.metric})"}
+    if claim.minus:
+        mb, mv = claim.minus["baseline"], claim.minus["variant"]
+        base = [value(mv, s, claim.metric) - value(mb, s, claim.metric) for s in seeds]
+        var = [value(v, s, claim.metric) - value(b, s, claim.metric) for s in seeds]
+        return base, var, {"minus": dict(claim.minus), "baseline_label": f"{mv} − {mb}", "variant_label": f"{v} − {b}",
+                           "_roles": {"minus_baseline": mb, "minus_variant": mv}}
+    cr = claim.change_ratio
+    ref, num, den, factor = cr["reference"], cr["numerator"], cr["denominator"], cr["factor"]
+    side = {name: [_ratio(factor, value(name, s, num), value(ref, s, num), value(name, s, den), value(ref, s, den))
+                   for s in seeds] for name in (b, v)}
+    undefined = [s for s, x, y in zip(seeds, side[b], side[v]) if x is None or y is None]
+    return side[b], side[v], {"change_ratio": dict(cr), "baseline_label": f"{b} vs {ref}", "variant_label": f"{v} vs {ref}",
+                              "undefined_seeds": undefined, "_roles": {"reference": ref}}
 
 
 def _claim_entry(claim: Claim, study: Study, out: Path, runs: dict[tuple[str, int], dict]) -> dict:
     seeds = list(study.seeds)
     paths = {role: [_rel(run_dir(out, study.chapter, v, s), out) for s in seeds]
              for role, v in (("baseline", claim.baseline), ("variant", claim.variant))}
+
+    def value(v: str, s: int, m: str) -> float:
+        return _metric(runs[v, s], m, run_dir(out, study.chapter, v, s), claim.id)
+
     extra: dict[str, Any] = {}
-    if claim.rule["name"] == "slope":
+    if claim.baseline_metric or claim.minus or claim.change_ratio:
+        base, var, extra = _combined(claim, seeds, value)
+        base, var = _rl(base), _rl(var)
+        for role, v in extra.pop("_roles", {}).items():
+            paths[role] = [_rel(run_dir(out, study.chapter, v, s), out) for s in seeds]
+        display = {"factor": 1, "unit": ""} if claim.change_ratio else _display(claim.metric)
+    elif claim.rule["name"] == "slope":
         names, x, x_scale = claim_metrics(claim), claim.rule["x"], claim.rule.get("x_scale", "log10")
-        curves = {v: [_rl(_metric(runs[v, s], m, run_dir(out, study.chapter, v, s), claim.id) for m in names) for s in seeds]
-                  for v in (claim.baseline, claim.variant)}
+        curves = {v: [_rl(value(v, s, m) for m in names) for s in seeds] for v in (claim.baseline, claim.variant)}
         base, var = _rl(run_slopes(curves[claim.baseline], x, x_scale)), _rl(run_slopes(curves[claim.variant], x, x_scale))
         extra = {"x": x, "x_scale": x_scale, "curve_metrics": names,
                  "baseline_curves": curves[claim.baseline], "variant_curves": curves[claim.variant]}
         display = {"factor": _display(names[0])["factor"], "unit": "per decade" if x_scale == "log10" else "per unit x"}
     else:
-        base = _rl(_metric(runs[claim.baseline, s], claim.metric, run_dir(out, study.chapter, claim.baseline, s), claim.id) for s in seeds)
-        var = _rl(_metric(runs[claim.variant, s], claim.metric, run_dir(out, study.chapter, claim.variant, s), claim.id) for s in seeds)
+        base = _rl(value(claim.baseline, s, claim.metric) for s in seeds)
+        var = _rl(value(claim.variant, s, claim.metric) for s in seeds)
         display = _display(claim.metric)
-    d = decide(claim.rule, claim.expected, base, var)
-    bsum, vsum = t_interval(base), t_interval(var)
-    return {
+    entry = {
         "id": claim.id, "claim": claim.claim, "source": claim.source, "section": claim.section,
         "paper": claim.paper, "metric": claim.metric, "baseline": claim.baseline, "variant": claim.variant,
         "expected": claim.expected, "rule": claim.rule, "seeds": seeds,
-        "baseline_values": base, "variant_values": var, "runs": paths,
-        "diffs": _rl(d.diffs), "diff_mean": _r(d.ci95.mean), "diff_sd": _r(d.ci95.sd),
+        "baseline_values": base, "variant_values": var, "runs": paths, "display": display, **extra,
+    }  # fmt: skip
+    if None in base or None in var:  # a change_ratio seed without a ratio: no interval (registry docstring)
+        diffs = [None if b is None or v is None else v - b for b, v in zip(base, var)]
+        return {**entry, "diffs": _rl(diffs), "diff_mean": None, "diff_sd": None, "ci95": None, "t_crit": None,
+                "df": None, "n": len(seeds), "decision_interval": {"level": None, "lo": None, "hi": None},
+                "baseline_mean": None, "baseline_sd": None, "variant_mean": None, "variant_sd": None,
+                "verdict": "inconclusive"}
+    d = decide(claim.rule, claim.expected, base, var)
+    bsum, vsum = t_interval(base), t_interval(var)
+    return {
+        **entry, "diffs": _rl(d.diffs), "diff_mean": _r(d.ci95.mean), "diff_sd": _r(d.ci95.sd),
         "ci95": None if d.ci95.lo is None else [_r(d.ci95.lo), _r(d.ci95.hi)],
         "t_crit": _r(d.ci95.t_crit), "df": d.ci95.df, "n": d.ci95.n,
         "decision_interval": {"level": d.decision.level, "lo": _r(d.decision.lo), "hi": _r(d.decision.hi)},
         "baseline_mean": _r(bsum.mean), "baseline_sd": _r(bsum.sd),
-        "variant_mean": _r(vsum.mean), "variant_sd": _r(vsum.sd),
-        "display": display, "verdict": d.verdict, **extra,
+        "variant_mean": _r(vsum.mean), "variant_sd": _r(vsum.sd), "verdict": d.verdict,
     }  # fmt: skip
 
 

@@ -23,7 +23,10 @@ Schema::
       "comparisons": {                      # optional (benchmark): every pair of variants,
         "metrics": ["mAP", "rank1"],        #   Welch's t-test, Holm-corrected over all pairs
         "test": "welch", "correction": "holm", "alpha": 0.05
-      }
+      },
+      "notes": ["..."],                     # optional: sentences for the reader (not used by the runner)
+      "selection": {...}                    # optional: the validation-split selection of the values the
+                                            #   paper does not state (schema: reid.study.selection)
     },
     "claims": [{
       "id": "sn_beats_bh_map",              # stable, [a-z0-9_], unique; glue keys start with it
@@ -41,6 +44,17 @@ Schema::
                                             #   {"name": "equivalence", "margin": 0.01} (expected "equal")
                                             #   {"name": "slope", "x": [10, 100, 1000],
                                             #    "metrics": ["gallery_mAP@10", ...], "x_scale": "log10"}
+        # optional, at most one of the three (not with the slope rule); each seed's pair of values
+        # the rule compares is then built from several runs of that seed:
+        "baseline_metric": "jb_mAP",        # the baseline reads this metric, the variant test.metric
+        "minus": {"baseline": "bh_2cam", "variant": "sn_2cam"},
+                                            # difference in differences: the rule decides
+                                            #   (variant − baseline) − (minus.variant − minus.baseline)
+        "change_ratio": {"reference": "softmax", "numerator": "neg_interest_k10",
+                         "denominator": "rank1", "factor": -1}
+                                            # each side L becomes factor · (L[numerator] − ref[numerator])
+                                            #   / (L[denominator] − ref[denominator]) against the same
+                                            #   seed's reference run; test.metric is then only its label
       }
     }]
 
@@ -48,9 +62,23 @@ Values are compared **as stored** in ``results.json``: rank-k, mAP and mINP are 
 [0, 1], so a minimum effect of 2 mAP points is ``"delta": 0.02``. :func:`load_study` checks
 everything that can be checked without running: every variant's overrides resolve to a valid
 recipe at the study's scale (:func:`reid.recipes.load_recipe`), each claim names existing
-variants, a known metric (a standard one, or one that an ``eval.analyses`` entry of both
-variants declares), a known ``expected`` and a known rule with its parameters. Each problem
-raises one :class:`~reid.errors.ConfigError` naming the file, the claim and the fix.
+variants, a known metric (a standard one, or one that an ``eval.analyses`` entry of every
+variant it reads declares), a known ``expected`` and a known rule with its parameters. Each
+problem raises one :class:`~reid.errors.ConfigError` naming the file, the claim and the fix.
+
+The three optional test keys keep the verdict machinery unchanged: each builds, per seed, the
+pair (baseline value, variant value) that the rule compares, so the evidence file stores them as
+``baseline_values`` / ``variant_values`` and anyone recomputes the verdict from those alone.
+
+* ``baseline_metric`` compares two different metrics of two variants (e.g. one loss with a learned
+  metric against another with the plain cosine); both should share a unit.
+* ``minus`` asks whether an effect is larger in one setting than in another: the pair is
+  (minus.variant − minus.baseline, variant − baseline), so the paired difference is the
+  difference in differences; with ``ci95`` it is decided like any other difference.
+* ``change_ratio`` compares a derived per-seed ratio (e.g. "reduction of same-camera errors per
+  point of rank-1 gained over softmax"). A seed whose denominator change is exactly 0 has no
+  ratio (``null`` in the evidence) and the claim is then ``inconclusive`` with no interval: the
+  ratio of that seed is undefined, and dropping the seed would break the pairing.
 """
 
 from __future__ import annotations
@@ -67,20 +95,24 @@ from reid.study.stats import EXPECTED, RULES, X_SCALES
 
 __all__ = [
     "MIN_SEEDS", "STANDARD_METRICS", "FRACTION_METRICS", "Study", "Variant", "Claim",
-    "load_study", "study_chapters", "registry_path", "claim_metrics",
+    "load_study", "study_chapters", "registry_path", "claim_metrics", "claim_reads", "COMBINATIONS", "is_fraction",
 ]  # fmt: skip
 
 #: The standard: a claim is decided on at least this many seeds.
 MIN_SEEDS = 5
 #: Keys of results.json "metrics" written by every run (reid.engine.evaluation).
 STANDARD_METRICS = ("rank1", "rank5", "rank10", "mAP", "mAP_trapezoid", "mINP")
-#: Metrics stored as fractions in [0, 1] (shown x100 as percent / points).
+#: Metrics stored as fractions in [0, 1] (shown x100 as percent / points); analyses add theirs
+#: with ``register_analysis(..., fractions=...)`` (:func:`is_fraction`).
 FRACTION_METRICS = frozenset(STANDARD_METRICS)
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _VARIANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
-_STUDY_KEYS = {"chapter", "recipe", "dataset", "scale", "seeds", "overrides", "budget", "variants", "comparisons"}
+_STUDY_KEYS = {"chapter", "recipe", "dataset", "scale", "seeds", "overrides", "budget", "variants", "comparisons",
+               "notes", "selection"}
 _CLAIM_KEYS = {"id", "claim", "source", "section", "paper", "test"}
-_TEST_KEYS = {"baseline", "variant", "metric", "expected", "rule"}
+#: optional test keys that build each seed's (baseline, variant) pair from other runs / metrics
+COMBINATIONS = ("baseline_metric", "minus", "change_ratio")
+_TEST_KEYS = {"baseline", "variant", "metric", "expected", "rule", *COMBINATIONS}
 
 
 @dataclass(frozen=True)
@@ -111,11 +143,16 @@ class Claim:
     rule: dict
     paper: dict | None = None
     section: str | None = None
+    baseline_metric: str | None = None
+    minus: dict | None = None
+    change_ratio: dict | None = None
 
     def as_dict(self) -> dict:
+        test = {"baseline": self.baseline, "variant": self.variant, "metric": self.metric, "expected": self.expected,
+                "rule": self.rule}
+        test.update({k: getattr(self, k) for k in COMBINATIONS if getattr(self, k) is not None})
         return {"id": self.id, "claim": self.claim, "source": self.source, "section": self.section,
-                "paper": self.paper, "test": {"baseline": self.baseline, "variant": self.variant,
-                                              "metric": self.metric, "expected": self.expected, "rule": self.rule}}
+                "paper": self.paper, "test": test}
 
 
 @dataclass(frozen=True)
@@ -134,6 +171,8 @@ class Study:
     paper: str | None = None
     title: str | None = None
     configs: dict[str, dict] = field(default_factory=dict, repr=False, compare=False)
+    notes: tuple[str, ...] = ()
+    selection: dict | None = field(default=None, repr=False, compare=False)
 
     def claim(self, claim_id: str) -> Claim:
         for c in self.claims:
@@ -246,7 +285,7 @@ def load_study(chapter: str, *, scale: str | None = None, seeds: int | list[int]
         if missing:
             raise ConfigError(f"{where}: no variant(s) {missing}; variants: {', '.join(all_variants)}.")
         keep = {v: all_variants[v] for v in all_variants if v in variants}
-        claims = [c for c in claims if c.baseline in keep and c.variant in keep]
+        claims = [c for c in claims if set(claim_reads(c)) <= set(keep)]
     else:
         keep = all_variants
     comparisons = _comparisons(where, study.get("comparisons"))
@@ -267,12 +306,19 @@ def load_study(chapter: str, *, scale: str | None = None, seeds: int | list[int]
                     "Fix the variant's overrides (or the study's common overrides)."
                 ) from None
         for c in claims:
-            _check_metrics(where, f"claim {c.id!r}", claim_metrics(c), (c.baseline, c.variant), configs)
+            for role, metrics in claim_reads(c).items():
+                _check_metrics(where, f"claim {c.id!r}", metrics, (role,), configs)
         if comparisons:
             _check_metrics(where, "study.comparisons", comparisons["metrics"], list(keep), configs)
+    notes = _notes(where, study.get("notes"))
+    selection = study.get("selection")
+    if selection is not None:
+        from reid.study.selection import check_selection
+
+        selection = check_selection(where, selection, all_variants)
     meta = {k: raw.get(k) for k in ("paper", "title")}
     return Study(chap, source, study["dataset"], run_scale, tuple(seed_list), keep, tuple(claims),
-                 budget, comparisons, meta["paper"], meta["title"], configs)
+                 budget, comparisons, meta["paper"], meta["title"], configs, notes, selection)
 
 
 def _chapters() -> set[str]:
@@ -293,6 +339,14 @@ def _seeds(where: str, seeds: Any, *, registered: bool) -> list[int]:
         raise ConfigError(f"{where}: study.seeds gives {len(seed_list)} seeds; register at least {MIN_SEEDS} "
                           "(fewer only as a trial, with `reid study --seeds N`).")
     return sorted(seed_list)
+
+
+def _notes(where: str, notes: Any) -> tuple[str, ...]:
+    if notes is None:
+        return ()
+    if not isinstance(notes, list) or not all(isinstance(n, str) and n.strip() for n in notes):
+        raise ConfigError(f"{where}: study.notes must be a list of sentences (non-empty strings).")
+    return tuple(n.strip() for n in notes)
 
 
 def _budget(where: str, budget: Any) -> dict | None:
@@ -382,8 +436,57 @@ def _claim(where: str, index: int, c: Any, variants: dict[str, Variant]) -> Clai
     section = c.get("section")
     if section is not None and (not isinstance(section, str) or not section):
         raise ConfigError(f"{here}: 'section' must be the anchor of the chapter's section (a string) or absent.")
+    combination = _combination(here, test, name, variants)
     return Claim(cid, c["claim"].strip(), c["source"].strip(), test["baseline"], test["variant"], metric,
-                 expected, {**rule, "name": name}, paper, section)
+                 expected, {**rule, "name": name}, paper, section, **combination)
+
+
+def _combination(here: str, test: dict, rule: str, variants: dict[str, Variant]) -> dict:
+    """The validated optional ``baseline_metric`` / ``minus`` / ``change_ratio`` of a claim's test."""
+    given = [k for k in COMBINATIONS if k in test]
+    if not given:
+        return {}
+    if len(given) > 1:
+        raise ConfigError(f"{here}: test has {given}; use at most one of {list(COMBINATIONS)}.")
+    if rule == "slope":
+        raise ConfigError(f"{here}: test.{given[0]} does not combine with the slope rule; drop one of them.")
+    key, spec = given[0], test[given[0]]
+    sides = (test["baseline"], test["variant"])
+    if key == "baseline_metric":
+        if not isinstance(spec, str) or not spec:
+            raise ConfigError(f"{here}: test.baseline_metric must name a results.json metric, e.g. \"jb_mAP\".")
+        if spec == test["metric"]:
+            raise ConfigError(f"{here}: test.baseline_metric equals test.metric ({spec!r}); drop it.")
+        return {"baseline_metric": spec}
+    if key == "minus":
+        if not isinstance(spec, dict) or set(spec) != {"baseline", "variant"}:
+            raise ConfigError(f"{here}: test.minus must be {{\"baseline\": V1, \"variant\": V2}} (two variants of the study).")
+        for role in ("baseline", "variant"):
+            if spec[role] not in variants:
+                raise ConfigError(f"{here}: test.minus.{role} {spec[role]!r} is not a variant of the study; "
+                                  f"variants: {', '.join(variants)}.")
+        if spec["baseline"] == spec["variant"]:
+            raise ConfigError(f"{here}: test.minus compares {spec['baseline']!r} with itself; name two different variants.")
+        if (spec["baseline"], spec["variant"]) == sides:
+            raise ConfigError(f"{here}: test.minus repeats the claim's own pair; name the other setting's two variants.")
+        return {"minus": dict(spec)}
+    example = '{"reference": "softmax", "numerator": "neg_interest_k10", "denominator": "rank1", "factor": -1}'
+    if not isinstance(spec, dict) or not {"reference", "numerator", "denominator"} <= set(spec) or \
+            set(spec) - {"reference", "numerator", "denominator", "factor"}:
+        raise ConfigError(f"{here}: test.change_ratio must look like {example}.")
+    if spec["reference"] not in variants:
+        raise ConfigError(f"{here}: test.change_ratio.reference {spec['reference']!r} is not a variant of the study; "
+                          f"variants: {', '.join(variants)}.")
+    if spec["reference"] in sides:
+        raise ConfigError(f"{here}: test.change_ratio.reference is {spec['reference']!r}, one of the compared variants "
+                          "(its own ratio would be 0/0); choose a third variant.")
+    for part in ("numerator", "denominator"):
+        if not isinstance(spec[part], str) or not spec[part]:
+            raise ConfigError(f"{here}: test.change_ratio.{part} must name a results.json metric.")
+    factor = spec.get("factor", 1)
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or factor == 0:
+        raise ConfigError(f"{here}: test.change_ratio.factor must be a non-zero number, got {factor!r}.")
+    return {"change_ratio": {**spec, "factor": factor}}
 
 
 _RULE_EXAMPLES = {
@@ -394,10 +497,17 @@ _RULE_EXAMPLES = {
 }
 
 
+def is_fraction(metric: str) -> bool:
+    """Whether ``metric`` is stored as a fraction in [0, 1]: a standard metric, or one an analysis declares so."""
+    from reid.engine.analyses import fraction_metrics
+
+    return metric in FRACTION_METRICS or metric in fraction_metrics()
+
+
 def _positive(here: str, key: str, value: Any, metric: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ConfigError(f"{here}: rule parameter {key} must be a number > 0, got {value!r}.")
-    if metric in FRACTION_METRICS and value >= 1:
+    if is_fraction(metric) and value >= 1:
         raise ConfigError(f"{here}: {key}={value} but {metric} is stored as a fraction in [0, 1]; "
                           f"write {value / 100:g} for {value:g} points.")
 
@@ -440,9 +550,25 @@ def _comparisons(where: str, comp: Any) -> dict | None:
     return {"metrics": list(metrics), "test": "welch", "correction": "holm", "alpha": float(alpha)}
 
 
+def claim_reads(claim: Claim) -> dict[str, list[str]]:
+    """Every variant a claim reads, with the results.json metric keys it reads from that variant."""
+    if claim.rule["name"] == "slope":
+        metrics = list(claim.rule["metrics"])
+        return {claim.baseline: metrics, claim.variant: metrics}
+    if claim.minus:
+        return {v: [claim.metric] for v in (claim.baseline, claim.variant, claim.minus["baseline"], claim.minus["variant"])}
+    if claim.change_ratio:
+        parts = [claim.change_ratio["numerator"], claim.change_ratio["denominator"]]
+        return {v: parts for v in (claim.baseline, claim.variant, claim.change_ratio["reference"])}
+    return {claim.baseline: [claim.baseline_metric or claim.metric], claim.variant: [claim.metric]}
+
+
 def claim_metrics(claim: Claim) -> list[str]:
-    """The results.json metric keys a claim reads (one, or one per point of a slope claim)."""
-    return list(claim.rule["metrics"]) if claim.rule["name"] == "slope" else [claim.metric]
+    """The results.json metric keys a claim reads (one, or one per point of a slope claim, or its parts)."""
+    out: list[str] = []
+    for metrics in claim_reads(claim).values():
+        out += [m for m in metrics if m not in out]
+    return out
 
 
 def _check_metrics(where: str, what: str, metrics: list[str], roles, configs: dict[str, dict]) -> None:

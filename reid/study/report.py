@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from reid.errors import ReidError
+from reid.study.evidence import side_labels
 
 __all__ = [
     "evidence_dir", "load_evidence", "available_evidence", "claim_rows", "claim_table", "comparisons_table",
@@ -104,6 +105,8 @@ def _signed(x: float | None, claim: dict) -> str:
 def format_ci(claim: dict, spec: str | None = None) -> str:
     spec = spec or f"+.{_decimals(claim)}f"
     ci = claim.get("ci95")
+    if not ci and claim.get("undefined_seeds"):
+        return f"[no interval: no ratio at seed(s) {', '.join(map(str, claim['undefined_seeds']))}]"
     if not ci:
         return "[no interval: n < 2]"
     return f"[{_num(_disp(ci[0], claim), spec)}, {_num(_disp(ci[1], claim), spec)}]"
@@ -148,7 +151,7 @@ def claim_rows(evidence: dict) -> list[dict]:
             "variant": _mean_sd(c.get("variant_mean"), c.get("variant_sd"), c),
             "difference": _signed(c.get("diff_mean"), c) + (f" {_unit(c)}" if _unit(c) else ""),
             "95% CI": format_ci(c), "n": c["n"], "verdict": VERDICT_MARKS.get(c["verdict"], c["verdict"]),
-            "paper": _paper_text(c), "comparison": f"{c['variant']} vs {c['baseline']}",
+            "paper": _paper_text(c), "comparison": "{1} vs {0}".format(*side_labels(c)),
         })  # fmt: skip
     return rows
 

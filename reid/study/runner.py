@@ -41,7 +41,7 @@ from reid.errors import ConfigError, ReidError
 from reid.study.evidence import SESSIONS, aggregate, comparable_recipe, recipe_difference, run_dir, write_evidence
 from reid.study.registry import Study, load_study
 
-__all__ = ["RunSpec", "plan", "run_study", "execute_run", "git_state", "REPO"]
+__all__ = ["RunSpec", "plan", "run_study", "execute_run", "train_runs", "git_state", "REPO"]
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -229,6 +229,34 @@ def _prepare_data(study: Study, progress: bool) -> None:
         load_training_data(cfg, study.dataset, None, progress=progress)
 
 
+def train_runs(todo: list[dict], *, jobs: int, progress: bool, desc: str, git: dict, log: Path,
+               trained: list[dict]) -> None:
+    """Train the runs ``todo`` (:class:`RunSpec` dicts) in ``jobs`` one-thread workers, appending each
+    finished one to ``trained``; one session line (also when interrupted) goes to ``log``. Raises a
+    :class:`ReidError` naming every failed run once the others are done."""
+    from tqdm import tqdm  # text bar on stderr (no widget in notebooks)
+
+    started, wall0 = datetime.now(timezone.utc), time.perf_counter()
+    failed: list[str] = []
+    interrupted = True
+    try:
+        with tqdm(total=len(todo), desc=desc, unit="run", disable=not progress, dynamic_ncols=True, file=sys.stderr) as bar:
+            if jobs == 1:
+                _single_process(todo, bar, trained, failed)
+            else:
+                _worker_pool(todo, jobs, bar, trained, failed)
+        interrupted = False
+    finally:  # an interrupted session's time counts towards the study's wall time too
+        session = {"commit": git["commit"], "dirty": git["dirty"], "started": started.isoformat(timespec="seconds"),
+                   "wall_seconds": round(time.perf_counter() - wall0, 3), "runs": len(trained),
+                   "failed": len(failed), "interrupted": interrupted, "jobs": jobs, "cpu_cores": os.cpu_count()}
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(session, sort_keys=True) + "\n")
+    if failed:
+        raise ReidError(f"{len(failed)} run(s) failed (the others are kept; rerun to retry): " + " | ".join(failed))
+
+
 # ------------------------------------------------------------------------------------ the command
 def run_study(
     chapter: str,
@@ -278,29 +306,8 @@ def run_study(
             )
         if root is None:
             _prepare_data(study, progress)
-        from tqdm import tqdm  # text bar on stderr (no widget in notebooks)
-
-        started, wall0 = datetime.now(timezone.utc), time.perf_counter()
-        failed: list[str] = []
-        interrupted = True
-        try:
-            with tqdm(total=len(todo), desc=f"reid study {study.chapter}", unit="run", disable=not progress,
-                      dynamic_ncols=True, file=sys.stderr) as bar:
-                if jobs == 1:
-                    _single_process(todo, bar, trained, failed)
-                else:
-                    _worker_pool(todo, jobs, bar, trained, failed)
-            interrupted = False
-        finally:  # an interrupted session's time counts towards the study's wall time too
-            session = {"commit": git["commit"], "dirty": git["dirty"], "started": started.isoformat(timespec="seconds"),
-                       "wall_seconds": round(time.perf_counter() - wall0, 3), "runs": len(trained),
-                       "failed": len(failed), "interrupted": interrupted, "jobs": jobs, "cpu_cores": os.cpu_count()}
-            log = out / study.chapter / SESSIONS
-            log.parent.mkdir(parents=True, exist_ok=True)
-            with open(log, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(session, sort_keys=True) + "\n")
-        if failed:
-            raise ReidError(f"{len(failed)} run(s) failed (the others are kept; rerun to retry): " + " | ".join(failed))
+        train_runs(todo, jobs=jobs, progress=progress, desc=f"reid study {study.chapter}", git=git,
+                   log=out / study.chapter / SESSIONS, trained=trained)
     evidence = aggregate(study, out)
     path = write_evidence(evidence, out)
     summary.update(evidence=str(path), trained=len(trained), skipped=len(specs) - len(todo),

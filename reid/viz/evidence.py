@@ -16,6 +16,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from reid.study.evidence import side_labels
+
 __all__ = ["VERDICT_COLOURS", "plot_claim_seeds", "plot_claims_seeds", "plot_forest"]
 
 VERDICT_COLOURS = {"supported": "#1b7837", "contradicted": "#c51b7d", "inconclusive": "#6e6e6e"}
@@ -53,14 +55,14 @@ def plot_claim_seeds(claim: dict, *, label: str = "", ax: Any = None) -> Any:
     for x, vals in ((0, base), (1, var)):
         ax.plot([x - 0.18, x + 0.18], [vals.mean()] * 2, color="black", lw=2, zorder=4)
     ax.set_xticks([0, 1])
-    ax.set_xticklabels([claim["baseline"], claim["variant"]], rotation=12)
+    ax.set_xticklabels(list(side_labels(claim)), rotation=12)
     ax.set_xlim(-0.5, 1.5)
     ax.set_ylabel(_ylabel(claim))
     ci = claim.get("ci95")
     unit = claim.get("display", {}).get("unit", "")
-    ci_text = f"[{ci[0] * f:+.1f}, {ci[1] * f:+.1f}]" if ci else "[n < 2]"
-    ax.set_title(f"{claim['id']}\n{claim['verdict']}: Δ {claim['diff_mean'] * f:+.1f} {unit} {ci_text}".rstrip(),
-                 fontsize=9, color=colour)
+    ci_text = f"[{ci[0] * f:+.1f}, {ci[1] * f:+.1f}]" if ci else "[no ratio]" if claim.get("undefined_seeds") else "[n < 2]"
+    diff = "–" if claim.get("diff_mean") is None else f"{claim['diff_mean'] * f:+.1f}"
+    ax.set_title(f"{claim['id']}\n{claim['verdict']}: Δ {diff} {unit} {ci_text}".rstrip(), fontsize=9, color=colour)
     ax.grid(axis="y", alpha=0.3)
     if label:
         ax.text(0.5, -0.28, label, transform=ax.transAxes, ha="center", va="top", fontsize=7, color="#555555")
@@ -100,7 +102,8 @@ def plot_forest(evidence: dict, *, ax: Any = None) -> Any:
         colour = VERDICT_COLOURS.get(c["verdict"], "black")
         if c.get("ci95"):
             ax.plot([c["ci95"][0] * f, c["ci95"][1] * f], [row, row], color=colour, lw=2)
-        ax.plot([c["diff_mean"] * f], [row], "o", color=colour)
+        if c.get("diff_mean") is not None:  # None: a change_ratio claim with an undefined seed
+            ax.plot([c["diff_mean"] * f], [row], "o", color=colour)
         rule = c.get("rule", {})
         bound = rule.get("delta") or rule.get("margin")
         if bound:
