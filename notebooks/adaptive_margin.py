@@ -459,6 +459,7 @@ for variant in variants:
     print(f"{variant:>12}: {time.perf_counter() - start:5.1f} s -> {runs[variant]}")
 
 # %% [markdown]
+# (am-results)=
 # ## 6. Results
 #
 # ### The registered study
