@@ -13,7 +13,7 @@ from torch.autograd import gradcheck
 
 from reid.errors import ConfigError
 from reid.losses import AdaptiveMarginLoss, ContrastiveLoss, TripletLoss
-from reid.losses.adaptive_margin import adaptive_margins, margin_hinge, pair_sq_distance
+from reid.losses.adaptive_margin import adaptive_margins, margin_hinge, pair_sq_distance, weight_decay_for
 from reid.losses.printed_gradients import adaptive_margin_grad, adaptive_margin_grad_printed
 
 F64 = torch.float64
@@ -161,6 +161,69 @@ def test_contrastive_is_eq9_with_fixed_margins():
     m = 0.8
     expected = margin_hinge(pair_sq_distance(f_a, f_b), y, m / 2, m / 2).sum()  # Mτ = Mc = m/2 ⇔ Mp = 0, Mn = m
     torch.testing.assert_close(ContrastiveLoss(m, reduction="sum")(f_a, f_b, same), expected)
+
+
+def test_contrastive_with_a_positive_margin_is_eq9_with_both_margins_fixed():
+    f_a, f_b, same = _hand_pairs()
+    # Mp = 0.1, Mn = 0.5:  max(0.04 − 0.1, 0) + max(0.16 − 0.1, 0) + max(0.5 − 0.25, 0) + max(0.5 − 1, 0) = 0.31
+    loss = ContrastiveLoss(0.5, positive_margin=0.1, reduction="sum")
+    assert float(loss(f_a, f_b, same)) == pytest.approx(0.31)
+    # the adaptive loss with the same margins frozen in is the same function: the fixed-margin control
+    fa, fb, same = _random_pairs(4)
+    y = same.to(F64) * 2 - 1
+    mp, mn = 0.12, 0.45
+    expected = margin_hinge(pair_sq_distance(fa, fb), y, (mp + mn) / 2, (mn - mp) / 2).sum()
+    torch.testing.assert_close(ContrastiveLoss(mn, positive_margin=mp, reduction="sum")(fa, fb, same), expected)
+    # positive_margin = 0 is the conventional loss, bit for bit
+    torch.testing.assert_close(ContrastiveLoss(0.8, positive_margin=0.0)(fa, fb, same), ContrastiveLoss(0.8)(fa, fb, same))
+    with pytest.raises(ConfigError, match="Mp < Mn"):
+        ContrastiveLoss(0.5, positive_margin=0.5)
+    with pytest.raises(ConfigError, match="squared"):
+        ContrastiveLoss(0.5, positive_margin=0.1, form="hadsell")
+
+
+def test_weight_decay_reproduces_the_regulariser_of_eq11():
+    # Eq. 11: L = Σ hinge + λ Σ (‖W‖² + ‖b‖²);  Eq. 12: ∂(λR)/∂Ω = 2λΩ.  One SGD step with
+    # weight_decay = weight_decay_for(λ) on the summed hinge must equal one plain step on Eq. 11.
+    lam, lr = 0.01, 0.1
+    assert weight_decay_for(lam) == pytest.approx(0.02)
+    assert weight_decay_for(lam, reduction="mean", num_pairs=80) == pytest.approx(0.02 / 80)
+    torch.manual_seed(0)
+    net = torch.nn.Linear(3, 4).double()
+    x_a, x_b = torch.randn(6, 3, dtype=F64), torch.randn(6, 3, dtype=F64)
+    same = torch.tensor([True, False, False, True, False, False])
+    hinge = AdaptiveMarginLoss(reduction="sum")
+
+    def eq11(model, with_regulariser):
+        value = hinge(model(x_a), model(x_b), same)
+        if with_regulariser:
+            value = value + lam * sum(p.pow(2).sum() for p in model.parameters())
+        return value
+
+    def copy_of(model):
+        twin = torch.nn.Linear(3, 4).double()
+        twin.load_state_dict(model.state_dict())
+        return twin
+
+    explicit = copy_of(net)
+    eq11(explicit, True).backward()
+    with torch.no_grad():
+        for p in explicit.parameters():
+            p -= lr * p.grad
+
+    def sgd_step(weight_decay):
+        model = copy_of(net)
+        opt = torch.optim.SGD(model.parameters(), lr=lr, weight_decay=weight_decay)
+        eq11(model, False).backward()
+        opt.step()
+        return list(model.parameters())
+
+    for p, q in zip(sgd_step(weight_decay_for(lam)), explicit.parameters()):
+        torch.testing.assert_close(p, q)
+    # the old recipe value, weight_decay = λ, applies half of Eq. 12's 2λΩ
+    assert not all(torch.allclose(p, q) for p, q in zip(sgd_step(lam), explicit.parameters()))
+    with pytest.raises(ConfigError):
+        weight_decay_for(-1.0)
 
 
 def test_triplet_hand_worked():

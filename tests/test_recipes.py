@@ -54,7 +54,7 @@ def test_full_scale_is_the_papers_schedule():
     "name, variants",
     [
         ("smc_ecd", ["softmax", "center", "gcl", "smc", "smc_ecd"]),
-        ("adaptive_margin", ["contrastive", "adaptive"]),
+        ("adaptive_margin", ["contrastive", "adaptive", "triplet"]),
         ("support_neighbor", ["batch_hard", "support_neighbor"]),
         ("view_adaptation", ["adaptive", "plain"]),
         ("joint_am_triplet", ["AM0", "AM", "BH", "AM0BH", "AMBH", "AM0BH1", "AM0BHsp", "AM0BH_Attr"]),

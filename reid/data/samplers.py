@@ -158,6 +158,10 @@ def _check_views(name: str, views: dict, probe_cam, gallery_cam, needed: int) ->
                           "or lower the batch size")
 
 
+#: How :class:`AnchorPairSampler` picks the two views on a multi-camera set (no fixed cameras).
+ANCHOR_VIEWS = ("anchor", "epoch", "fixed")
+
+
 class AnchorPairSampler(_EpochSampler):
     """Anchor-based mini-batches of paper 001 (Wang et al. 2018, Sec. 5, Algorithm 2, Fig. 6).
 
@@ -176,38 +180,76 @@ class AnchorPairSampler(_EpochSampler):
     Positives are the anchor identity's gallery-view images (with replacement when there
     are fewer than M — single-shot sets such as VIPeR/PRID2011 have one); negatives are
     gallery-view images of N distinct other identities (with replacement across identities
-    if fewer exist). An epoch uses every eligible probe-view image as an anchor once.
-    The paper gives no values for A, M, N.
+    if fewer exist). An epoch uses every eligible anchor image once. The paper gives no
+    values for A, M, N.
+
+    **Views.** With ``probe_cam``/``gallery_cam`` given (two-camera sets: PRID2011, CUHK01,
+    VIPeR) the views are those cameras, as in the paper. A multi-camera set (Market-1501,
+    3DPeS) has no probe and gallery view; the paper does not say how it formed pairs there.
+    ``views`` chooses:
+
+    * ``"anchor"`` (default): every image of an identity seen by two or more cameras is an
+      anchor once per epoch; its "gallery view" is every *other* camera, so positives are the
+      identity's images from the other cameras and each negative is another identity's image
+      from a camera other than the anchor's. Every cross-camera positive pair can be drawn.
+    * ``"epoch"``: each identity gets a random (probe, gallery) camera pair, redrawn every
+      epoch; anchors come from its probe camera only.
+    * ``"fixed"``: the same, but the camera pair is drawn once for the whole run (the earlier
+      behaviour, and paper 003's reading). It wastes data: on the smoke SynthReID set 431
+      of the 784 training images appear in 8 epochs, and only 18% of the cross-camera
+      positive pairs (unordered; 9% of the ordered anchor -> positive pairs) can ever be drawn.
 
     Args:
         pids, camids: labels of every dataset item (0-based cameras).
         anchors, positives, negatives: A, M, N.
-        probe_cam, gallery_cam: the two views; ``None`` for both picks a random camera
-            pair per identity (multi-camera sets such as Market-1501).
+        probe_cam, gallery_cam: the two views; ``None`` for both: a multi-camera set, see
+            ``views``.
+        views: ``"anchor"``, ``"epoch"`` or ``"fixed"`` (ignored when the cameras are given).
         seed, num_batches: as in :class:`PKSampler` (default ``#anchors // A``).
     """
 
     def __init__(self, pids: Sequence[int], camids: Sequence[int], *, anchors: int, positives: int, negatives: int,
-                 probe_cam: int | None = 0, gallery_cam: int | None = 1, seed: int = 0,
+                 probe_cam: int | None = 0, gallery_cam: int | None = 1, views: str = "anchor", seed: int = 0,
                  num_batches: int | None = None):
         super().__init__(seed, num_batches)
         if min(anchors, positives, negatives) < 1:
             raise ConfigError(f"AnchorPairSampler: anchors={anchors}, positives={positives}, negatives={negatives} "
                               "must all be >= 1")
+        if views not in ANCHOR_VIEWS:
+            raise ConfigError(f"AnchorPairSampler: views={views!r} is not one of {', '.join(ANCHOR_VIEWS)} "
+                              "(anchor: every image an anchor, partners from the other cameras)")
         self.pids, self.camids = np.asarray(pids, dtype=np.int64), np.asarray(camids, dtype=np.int64)
+        self.probe_cam, self.gallery_cam = probe_cam, gallery_cam
+        self.a, self.m, self.n = int(anchors), int(positives), int(negatives)
+        self.mode = "cameras" if probe_cam is not None and gallery_cam is not None else views
         self.views = _views(self.pids, self.camids, probe_cam, gallery_cam, np.random.default_rng([seed, 1]))
         _check_views("AnchorPairSampler", self.views, probe_cam, gallery_cam, 2)
-        self.a, self.m, self.n = int(anchors), int(positives), int(negatives)
-        self._view_pids = np.array(sorted(self.views))
-        self._anchor_pool = np.concatenate([self.views[p][0] for p in self._view_pids])
+        # every identity seen by two or more cameras, with its images (the "anchor" and "epoch" modes)
+        self._members = {}
+        for pid, members in zip(*_group(self.pids)):
+            if np.unique(self.camids[members]).size > 1:
+                self._members[int(pid)] = members
+        if self.mode == "anchor":
+            self._view_pids = np.array(sorted(self._members))
+            self._anchor_pool = np.concatenate([self._members[p] for p in self._view_pids])
+        else:  # anchors from each identity's probe view; "epoch" redraws the views, keeping their sizes' order
+            self._view_pids = np.array(sorted(self.views))
+            self._anchor_pool = np.concatenate([self.views[p][0] for p in self._view_pids])
 
     def _default_batches(self) -> int:
         return max(1, self._anchor_pool.size // self.a)
 
+    def _epoch_views(self, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+        """This epoch's anchor pool and views (``"epoch"`` redraws each identity's camera pair)."""
+        if self.mode != "epoch":
+            return self._anchor_pool, self.views
+        views = _views(self.pids, self.camids, None, None, rng)
+        return np.concatenate([views[p][0] for p in sorted(views)]), views
+
     def __iter__(self) -> Iterator[list[int]]:
         rng = self._rng()
-        order = np.concatenate([rng.permutation(self._anchor_pool) for _ in range(-(-len(self) * self.a //
-                                                                                     self._anchor_pool.size))])
+        pool, views = self._epoch_views(rng)
+        order = np.concatenate([rng.permutation(pool) for _ in range(-(-len(self) * self.a // pool.size))])
         for b in range(len(self)):
             batch = []
             for anchor in order[b * self.a:(b + 1) * self.a].tolist():
@@ -215,8 +257,16 @@ class AnchorPairSampler(_EpochSampler):
                 others = self._view_pids[self._view_pids != pid]
                 negative_ids = _draw(rng, others, self.n)
                 batch.append(anchor)
-                batch.extend(_draw(rng, self.views[pid][1], self.m).tolist())
-                batch.extend(int(rng.choice(self.views[int(q)][1])) for q in negative_ids)
+                if self.mode == "anchor":  # the gallery view of this anchor: every other camera
+                    cam = self.camids[anchor]
+                    own = self._members[pid]
+                    batch.extend(_draw(rng, own[self.camids[own] != cam], self.m).tolist())
+                    for q in negative_ids.tolist():  # every such identity has a camera other than ``cam``
+                        theirs = self._members[q]
+                        batch.append(int(rng.choice(theirs[self.camids[theirs] != cam])))
+                else:
+                    batch.extend(_draw(rng, views[pid][1], self.m).tolist())
+                    batch.extend(int(rng.choice(views[int(q)][1])) for q in negative_ids)
             yield batch
 
     def split(self, x):

@@ -167,7 +167,7 @@ def build_batch_sampler(cfg: dict, data: TrainingData, seed: int):
     if s["name"] == "anchor_pairs":
         return samplers.AnchorPairSampler(
             pids, camids, anchors=s["anchors"], positives=s["positives"], negatives=s["negatives"],
-            seed=seed, num_batches=n, **views,
+            views=s.get("views", "anchor"), seed=seed, num_batches=n, **views,
         )  # fmt: skip
     if s["name"] == "cross_view":
         return samplers.CrossViewPairSampler(pids, camids, p=s["p"], s=s["s"], seed=seed, num_batches=n, **views)

@@ -201,29 +201,66 @@ class PairObjective(Objective):
 
     :class:`reid.data.samplers.AnchorPairSampler` lays each unit out as ``[anchor, M positives,
     N negatives]`` and lists the pairs (``batch["pairs"]``); every positive and negative forms a
-    pair with its anchor. ``loss.name``: ``adaptive`` (Eq. 5-9,
-    the paper's loss) or ``contrastive`` (the fixed-margin baseline of Table 5).
+    pair with its anchor. ``loss.name`` picks the Table 5 loss:
+
+    * ``adaptive`` — Eq. 5–9, the paper's loss (-AC rows). ``loss.margin_scope``: ``anchor``
+      takes the means of Eq. 6 over each anchor's own pairs (Eq. 4: the margins are functions of
+      the anchor, "calculated based on the anchor and its negative pairs"), ``batch`` over the
+      whole mini-batch.
+    * ``contrastive`` — Eq. 9 with fixed margins (-C rows): ``Mn = loss.margin`` and
+      ``Mp = loss.positive_margin`` (0 for the conventional loss; set both to an adaptive run's
+      final margins for the fixed-margin control).
+    * ``triplet`` — ``max{m + D(a, p) − D(a, n), 0}`` over the M x N (positive, negative)
+      combinations of every anchor unit (RCNN-T), ``m = loss.triplet_margin``.
+
+    ``loss.reduction``: ``sum`` is Eq. 9/11's Σ over the pairs (with ``optimizer.weight_decay``
+    = 2λ it is Eq. 11 exactly, see :func:`reid.losses.adaptive_margin.weight_decay_for`);
+    ``mean`` divides by the number of pairs (or triplets).
     """
 
-    variants = ("adaptive", "contrastive")
+    variants = ("adaptive", "contrastive", "triplet")
 
     def setup(self, model: nn.Module) -> None:
-        from reid.losses.adaptive_margin import AdaptiveMarginLoss
-        from reid.losses.contrastive import ContrastiveLoss
+        from reid.losses.adaptive_margin import MARGIN_SCOPES, AdaptiveMarginLoss
+        from reid.losses.contrastive import ContrastiveLoss, TripletLoss
 
         c = self.loss_cfg
+        reduction = c.get("reduction", "mean")
+        self.margin_scope = c.get("margin_scope", "batch")
+        if self.margin_scope not in MARGIN_SCOPES:
+            raise ConfigError(f"loss.margin_scope={self.margin_scope!r} is not valid; choose one of {', '.join(MARGIN_SCOPES)}.")
         if c["name"] == "adaptive":
-            self.loss = AdaptiveMarginLoss(c["mu"], c["gamma"])
+            self.loss = AdaptiveMarginLoss(
+                c["mu"], c["gamma"], reduction=reduction, differentiate_margins=c.get("differentiate_margins", False)
+            )
+        elif c["name"] == "contrastive":
+            self.loss = ContrastiveLoss(c["margin"], positive_margin=c.get("positive_margin", 0.0), reduction=reduction)
         else:
-            self.loss = ContrastiveLoss(c["margin"])
+            self.loss = TripletLoss(c["triplet_margin"], reduction=reduction)
+
+    @staticmethod
+    def triplets(pairs: torch.Tensor) -> torch.Tensor:
+        """``(T, 3)`` (anchor, positive, negative) batch positions: every positive pair of an
+        anchor combined with every negative pair of the same anchor (M x N per unit)."""
+        pos, neg = pairs[pairs[:, 2] == 1], pairs[pairs[:, 2] == 0]
+        p, n = (pos[:, 0, None] == neg[None, :, 0]).nonzero(as_tuple=True)
+        return torch.stack([pos[p, 0], pos[p, 1], neg[n, 1]], dim=1)
 
     def train_step(self, model, batch, ctx):
         with ctx.autocast():
             out = model(batch["images"])
         f = out.float().features
-        # (anchor position, partner position, same) of every pair, from the sampler's layout
-        a, b, same = batch["pairs"].unbind(1)
-        loss = self.loss(f[a], f[b], same.bool())
+        if self.loss_cfg["name"] == "triplet":
+            a, p, n = self.triplets(batch["pairs"]).unbind(1)
+            loss = self.loss(f[a], f[p], f[n])
+        else:
+            # (anchor position, partner position, same) of every pair, from the sampler's layout
+            a, b, same = batch["pairs"].unbind(1)
+            if self.loss_cfg["name"] == "adaptive":
+                anchors = a if self.margin_scope == "anchor" else None  # Eq. 6 means per anchor unit
+                loss = self.loss(f[a], f[b], same.bool(), anchors)
+            else:
+                loss = self.loss(f[a], f[b], same.bool())
         self.optimise(loss, ctx.optimizers["main"], ctx)
         stats = self.stats_of(self.loss)
         stats["loss"] = float(loss.detach())

@@ -25,6 +25,19 @@ features: the paper treats the margins as per-batch constants. That is the defau
 (``differentiate_margins=False``: ``s̄``, ``d̄`` are computed from detached distances);
 ``differentiate_margins=True`` back-propagates through ``s̄``/``d̄`` as well, for comparison.
 (Eq. 13–14 as printed are wrong in another way; see :mod:`reid.losses.printed_gradients`.)
+
+Scope of the means. Eq. 4 writes the margins as functions of the anchor, ``Mp(x_A^{i,k}, X_B^g)``,
+"calculated based on the anchor and its negative pairs", and Eq. 6 sums over the gallery images
+with the anchor ``x_A^{i,k}`` held fixed, normalised by ``N`` — the number of negatives *per
+anchor* in Sec. 5. So the means are per anchor-based unit (``anchors=`` one unit id per pair);
+without ``anchors`` they run over the whole batch. The training recipe selects either with
+``loss.margin_scope`` (``anchor``, the default, or ``batch``).
+
+The regulariser. Eq. 11 adds ``λ R = λ Σ_m (‖W^(m)‖²_F + ‖b^(m)‖²)`` to the Σ over pairs, and
+Eq. 12 differentiates it to ``2λΩ``. SGD's ``weight_decay=wd`` adds ``wd·Ω`` to the gradient, so
+Eq. 11 with the paper's λ = 0.01 is ``reduction="sum"`` with ``weight_decay = 2λ = 0.02``
+(:func:`weight_decay_for`). With ``reduction="mean"`` over ``P`` pairs the same ``wd`` weighs the
+regulariser ``P`` times more, relative to the pair term, than Eq. 11 does (use ``2λ/P`` to match).
 """
 
 from __future__ import annotations
@@ -38,7 +51,26 @@ from torch import nn
 from reid.errors import ConfigError
 from reid.losses._checks import check_finite, check_pairs, check_reduction, reduce_terms
 
-__all__ = ["pair_sq_distance", "margin_hinge", "adaptive_margins", "AdaptiveMarginLoss"]
+__all__ = ["pair_sq_distance", "margin_hinge", "adaptive_margins", "AdaptiveMarginLoss", "weight_decay_for",
+           "MARGIN_SCOPES"]
+
+#: Where the means of Eq. 6 are taken: per anchor-based unit (Eq. 4) or over the whole batch.
+MARGIN_SCOPES = ("anchor", "batch")
+
+
+def weight_decay_for(lam: float, *, reduction: str = "sum", num_pairs: int = 1) -> float:
+    """SGD ``weight_decay`` that reproduces Eq. 11's ``λ R(W, b)`` (paper 001, Eq. 10–12).
+
+    Eq. 12: ``∂(λR)/∂Ω = 2λΩ``, and SGD adds ``weight_decay · Ω``; so ``2λ`` when the pair term
+    is Eq. 9's Σ (``reduction="sum"``). When the pair term is averaged over ``num_pairs`` pairs,
+    ``2λ / num_pairs`` keeps the balance of Eq. 11 (the step size then differs by ``num_pairs``).
+    """
+    if not (lam >= 0 and math.isfinite(lam)):
+        raise ConfigError(f"lambda must be finite and >= 0, got {lam}; the paper uses 0.01.")
+    check_reduction(reduction)
+    if num_pairs < 1:
+        raise ConfigError(f"num_pairs must be >= 1, got {num_pairs}.")
+    return 2.0 * lam if reduction == "sum" else 2.0 * lam / num_pairs
 
 
 def pair_sq_distance(f_a: torch.Tensor, f_b: torch.Tensor) -> torch.Tensor:

@@ -10,6 +10,12 @@ with fixed margins ``Mp = 0`` and ``Mn = m`` on the same squared distance ``D`` 
     L = Σ_{pairs} max{Mc − y (Mτ − D), 0}  with  Mτ = Mc = m/2
       = Σ_{y=+1} D + Σ_{y=−1} max{m − D, 0}
 
+``positive_margin`` (default 0) gives the positive pairs a fixed up-margin ``Mp`` too, i.e. Eq. 9
+with *both* margins fixed: ``Σ_{y=+1} max{D − Mp, 0} + Σ_{y=−1} max{Mn − D, 0}``. With ``Mp`` and
+``Mn`` set to the values an adaptive run ends with, this is the control that separates "margins
+that adapt" from "margins of a better size" (chapter ``adaptive_margin``, claim
+``am_beats_fixed_at_final``).
+
 ``form="hadsell"`` is the classic form of Hadsell, Chopra & LeCun (2006) on the plain distance
 ``d = ‖f_A − f_B‖₂``: ``½ y d² + ½ (1 − y) max{m − d, 0}²`` with ``y ∈ {0, 1}``.
 
@@ -47,19 +53,31 @@ class ContrastiveLoss(nn.Module):
     """Conventional (fixed-margin) contrastive loss on pairs: the PCNN-C / RCNN-C baseline.
 
     Args:
-        margin: the fixed margin ``m`` (a squared distance for ``form="squared"``, a distance for
-            ``"hadsell"``). Paper 001 does not give its value.
+        margin: the fixed down-margin ``m = Mn`` (a squared distance for ``form="squared"``, a
+            distance for ``"hadsell"``). Paper 001 does not give its value.
+        positive_margin: the fixed up-margin ``Mp`` of the positive pairs (``form="squared"``
+            only; default 0, the conventional contrastive loss). Must be below ``margin``
+            (Eq. 7 needs ``Mτ > Mc`` and ``Mp < Mn``).
         form: ``"squared"`` (default; paper 001's Eq. 9 with fixed margins) or ``"hadsell"``.
         reduction: ``"sum"`` = Σ over pairs, ``"mean"`` = Σ / number of pairs.
 
     ``forward(f_a, f_b, same)`` as :class:`reid.losses.adaptive_margin.AdaptiveMarginLoss`.
     """
 
-    def __init__(self, margin: float, *, form: str = "squared", reduction: str = "mean") -> None:
+    def __init__(
+        self, margin: float, *, positive_margin: float = 0.0, form: str = "squared", reduction: str = "mean"
+    ) -> None:
         super().__init__()
         self.margin = _check_margin(margin)
         if form not in CONTRASTIVE_FORMS:
             raise ConfigError(f"form must be one of {CONTRASTIVE_FORMS}, got {form!r}.")
+        if not (math.isfinite(positive_margin) and 0.0 <= positive_margin < self.margin):
+            raise ConfigError(
+                f"positive_margin must be finite, >= 0 and below margin={self.margin} (Mp < Mn), got {positive_margin}."
+            )
+        if positive_margin and form != "squared":
+            raise ConfigError("positive_margin needs form='squared' (paper 001's Eq. 9); Hadsell's form has none.")
+        self.positive_margin = float(positive_margin)
         self.form = form
         self.reduction = check_reduction(reduction)
 
@@ -68,9 +86,10 @@ class ContrastiveLoss(nn.Module):
         y = check_pairs(f_a, f_b, same)  # +1 positive pair, −1 negative pair
         sq = pair_sq_distance(f_a, f_b)  # D = ‖f_A − f_B‖²₂
         if self.form == "squared":
-            # max{Mc − y (Mτ − D), 0} with Mτ = Mc = m/2:  D for y = +1,  max{m − D, 0} for y = −1
-            half = 0.5 * self.margin
-            terms = margin_hinge(sq, y, half, half)
+            # max{Mc − y (Mτ − D), 0} with Mτ = (Mp + Mn)/2, Mc = (Mn − Mp)/2, Mn = m (Eq. 7, 9):
+            # max{D − Mp, 0} for y = +1 (D itself when Mp = 0),  max{m − D, 0} for y = −1
+            m_p, m_n = self.positive_margin, self.margin
+            terms = margin_hinge(sq, y, 0.5 * (m_p + m_n), 0.5 * (m_n - m_p))
         else:
             # ½ y d² + ½ (1 − y) max{m − d, 0}²,  y ∈ {0, 1}  (Hadsell et al. 2006)
             # d = sqrt(D) only enters the negative branch; clamping D keeps its gradient finite
@@ -81,7 +100,10 @@ class ContrastiveLoss(nn.Module):
         return reduce_terms(terms, self.reduction)
 
     def extra_repr(self) -> str:
-        return f"margin={self.margin}, form={self.form!r}, reduction={self.reduction!r}"
+        return (
+            f"margin={self.margin}, positive_margin={self.positive_margin}, form={self.form!r}, "
+            f"reduction={self.reduction!r}"
+        )
 
 
 class TripletLoss(nn.Module):

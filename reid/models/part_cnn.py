@@ -26,12 +26,25 @@ What the paper leaves open, and the reading implemented here:
 * the residual block is ``y1 = conv_a(x); y2 = conv_b(relu(y1)); out = y1 + y2`` — the text
   sums the two conv outputs, not the block input (which has 64 channels in the first block). A
   ReLU follows each block; "with BN" (Table 6) puts batch normalisation after each conv.
+* Table 5's PCNN rows "replace the residual learning block with a convolution layer"
+  (Sec. 6.3.2): ``block="plain"`` puts one 32-filter 3x3 convolution (+ BN when asked) + ReLU
+  where each residual block would be. Table 5's RCNN rows use one residual block and, since its
+  Market-1501 RCNN-AC (80.6) is Table 6's "1 Res" column rather than a "+ BN" one, no BN.
 * the fusion layer reads the ReLU'd first-layer outputs (the same tensors that feed the second
   layers); no non-linearity is applied to the final 800-d vector, which the distance loss reads.
 * initialisation (Sec. 6.1): "two zero-mean Gaussian distributions with the standard deviations
   from 0.01 to 0.001, respectively", biases 0 — read as std 0.01 for the convolutions and 0.001
   for the fully connected layers (``init="paper"``). ``init="kaiming"`` is offered for
-  comparison.
+  comparison: He initialisation for the convolutions and the hidden FC layers, but the layers
+  whose outputs *are* the 800-d embedding (each stripe's second FC layer and the fusion layer)
+  keep the paper's N(0, 0.001). Why: the pair losses compare squared distances with margins of
+  order 0.1–0.5 (``Mp < 1/µ``, ``Mn >= log 2/γ``). He-initialised output layers start the
+  embedding with squared pair distances of ~10^3 (measured at 115x40: mean D ≈ 10^3, against
+  ≈ 10^-4 with the paper's init); the hinge's gradient grows with the distance, and at
+  lr 0.01 with momentum 0.9 the features grew ~40x per step and overflowed to inf within four
+  steps (the "NaN" is inf − inf after the overflow) — for the contrastive loss as well as the
+  adaptive one. He init exists to keep *hidden* activations at unit scale; an embedding read by
+  an absolute-scale loss must start inside that scale.
 """
 
 from __future__ import annotations
@@ -65,12 +78,31 @@ class ResidualPair(nn.Module):
         return self.relu(y1 + y2)
 
 
-class StripeBranch(nn.Module):
-    """One body part's unshared path: residual blocks -> 3x3/1 max pool -> ReLU -> FC -> ReLU -> FC."""
+class PlainConv(nn.Module):
+    """One 3x3 convolution (+ BN) + ReLU: what Table 5's PCNN puts in place of a residual block."""
 
-    def __init__(self, in_ch: int, channels: int, blocks: int, batch_norm: bool, flat_dim: int, fc_dim: int):
+    def __init__(self, in_ch: int, out_ch: int, *, batch_norm: bool) -> None:
         super().__init__()
-        layers = [ResidualPair(in_ch if i == 0 else channels, channels, batch_norm=batch_norm) for i in range(blocks)]
+        self.conv = nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=not batch_norm)
+        self.bn = nn.BatchNorm2d(out_ch) if batch_norm else nn.Identity()
+        self.relu = nn.ReLU(inplace=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.bn(self.conv(x)))
+
+
+BLOCKS = {"residual": ResidualPair, "plain": PlainConv}
+
+
+class StripeBranch(nn.Module):
+    """One body part's unshared path: blocks -> 3x3/1 max pool -> ReLU -> FC -> ReLU -> FC."""
+
+    def __init__(
+        self, in_ch: int, channels: int, blocks: int, batch_norm: bool, flat_dim: int, fc_dim: int, block: str = "residual"
+    ):
+        super().__init__()
+        kind = BLOCKS[block]
+        layers = [kind(in_ch if i == 0 else channels, channels, batch_norm=batch_norm) for i in range(blocks)]
         self.blocks = nn.Sequential(*layers)
         self.pool = nn.MaxPool2d(3, stride=1)
         self.relu = nn.ReLU()
@@ -93,6 +125,7 @@ class PartCNN(nn.Module):
         width: int = 80,
         residual_blocks: int = 1,
         batch_norm: bool = False,
+        block: str = "residual",
         stem_channels: int = 64,
         branch_channels: int = 32,
         fc_dim: int = 100,
@@ -103,6 +136,10 @@ class PartCNN(nn.Module):
         if not 1 <= residual_blocks <= 4:
             raise ConfigError(
                 f"model.residual_blocks must be 1..4 (paper 001, Table 6), got {residual_blocks}."
+            )
+        if block not in BLOCKS:
+            raise ConfigError(
+                f"model.block must be one of {', '.join(BLOCKS)} (residual: RCNN; plain: Table 5's PCNN), got {block!r}."
             )
         if init not in ("paper", "kaiming"):
             raise ConfigError(f"model.init must be 'paper' or 'kaiming', got {init!r}.")
@@ -119,17 +156,22 @@ class PartCNN(nn.Module):
         self.stripe_height = ph // NUM_STRIPES  # a remainder of rows (none at 230x80) is dropped
         flat_dim = branch_channels * (self.stripe_height - 2) * (pw - 2)
         self.branches = nn.ModuleList(
-            StripeBranch(stem_channels, branch_channels, residual_blocks, batch_norm, flat_dim, fc_dim)
+            StripeBranch(stem_channels, branch_channels, residual_blocks, batch_norm, flat_dim, fc_dim, block)
             for _ in range(NUM_STRIPES)
         )
         self.fusion = nn.Linear(NUM_STRIPES * fc_dim, fusion_dim)
         self.feat_dim = fusion_dim + NUM_STRIPES * fc_dim
         self._initialise(init)
 
+    def embedding_layers(self) -> list[nn.Linear]:
+        """The layers whose outputs are concatenated into the 800-d feature."""
+        return [self.fusion, *(b.fc2 for b in self.branches)]
+
     def _initialise(self, init: str) -> None:
+        output = {id(m) for m in self.embedding_layers()}
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
-                if init == "paper":  # Sec. 6.1: N(0, 0.01) convolutions, N(0, 0.001) FC layers
+                if init == "paper" or id(m) in output:  # Sec. 6.1: N(0, 0.01) convs, N(0, 0.001) FC layers
                     nn.init.normal_(m.weight, std=0.01 if isinstance(m, nn.Conv2d) else 0.001)
                 elif isinstance(m, nn.Conv2d):
                     nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
