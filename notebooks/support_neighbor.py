@@ -75,8 +75,8 @@ display(make_table(gains, index="rival (Table 1)", title="Gains printed in Table
 # %% [markdown]
 # The claims this chapter tests are **registered** in `reid/papers/002.json` before any study run:
 # the variants compared, the metric, the expected direction and the decision rule. A claim is
-# *supported* when the whole 95% t-interval of the seed-paired difference (variant − baseline) lies
-# on the expected side of 0, *contradicted* when it lies wholly on the other side, *inconclusive*
+# `supported` when the whole 95% t-interval of the seed-paired difference (variant − baseline) lies
+# on the expected side of 0, `contradicted` when it lies wholly on the other side, `inconclusive`
 # otherwise; the gallery-size claims compare per-seed slopes against log10 of the gallery size the
 # same way. Every verdict is about SynthReID at the study scale, never about Market-1501.
 
