@@ -7,7 +7,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -22,61 +22,62 @@
 # input size, sampler, schedule, datasets and evaluation code, and (except paper 004, which
 # repeats every evaluation ten times and reports standard deviations) a single run per number.
 # So the papers' tables cannot tell us how the five losses compare with each other, nor how much
-# of a reported gap is seed noise. This chapter makes the comparison none of the papers makes:
+# of a reported gap is seed-to-seed variation. This chapter makes the comparison none of the
+# papers makes, as a registered study (`reid/study/benchmark.py`, run by `reid study benchmark`):
 #
-# - **one backbone** for every loss (the small CPU ResNet by default; paper 003's two unshared
-#   view mappings are two copies of it),
-# - **one input size, one training length and one learning-rate policy** for every loss (each
-#   recipe's own optimiser and base learning rate, held constant: the papers' warm-ups and decays
-#   are tied to their own training lengths, and a 20-epoch warm-up would consume a short budget),
-# - **one dataset** (SynthReID) and **one protocol** (Market-1501 single query, Euclidean or the
-#   recipe's distance, step AP),
-# - **several seeds** per loss, reported as mean ± standard deviation and as individual points.
-#
-# Everything else stays as each paper prescribes (its sampler, optimiser, base learning rate and
-# loss hyper-parameters, at the recipe's scale), so each loss is trained the way its authors
-# would, on equal terms where it matters for a comparison.
+# - **one backbone** for every loss (the small CPU ResNet, width 16, from scratch; paper 003's two
+#   unshared view mappings are two copies of it), **one input size** (64×32) and **one dataset**
+#   (the SynthReID smoke preset), evaluated with **one protocol** (Market-1501 single query);
+# - **one training budget** (20 epochs) in which each recipe keeps the *shape* of its own
+#   learning-rate schedule: every warm-up, step and decay sits at the same fraction of training
+#   as in the paper (`reid.study.budget`), so no model is evaluated at its peak learning rate
+#   because its milestones were cut off, and no schedule is silently replaced by a constant rate;
+# - everything else as each paper prescribes: its sampler, optimiser, base learning rate and loss
+#   hyper-parameters at the recipes' study scale;
+# - **five seeds** per loss, and **every pair** of losses compared with Welch's t-test (the
+#   recipes differ, so seeds are not paired across them; Welch does not assume equal spreads),
+#   with t critical values and Holm's correction over all ten pairs.
 #
 # ```{important}
-# The default run is deliberately tiny so that it executes in two to three minutes on a two-core
-# CPU machine (CI re-executes it): five epochs per loss on the smoke-scale SynthReID set
-# (100 identities). At that budget the models are far from converged; the ranking of the losses
-# may change with longer training. The numbers are labelled **SynthReID (smoke scale, CPU)** and
-# are not Market-1501 numbers. The GPU version (`params/benchmark.full.yaml`: ResNet-50, the
-# Market-1501-sized setting, longer training) is one papermill call away; see the end.
+# Every number below is labelled with its source: **SynthReID, study scale, CPU** for the
+# evidence (`evidence/benchmark.json`), and **demonstration** for the live run at the end of the
+# chapter, which only shows that the pipeline works (two seeds, a three-epoch budget). Neither is
+# a Market-1501 number. The GPU version (`params/benchmark.full.yaml`: ResNet-50, 256×128, 60
+# epochs, the Market-1501-sized setting) is one papermill call away; see the end.
 # ```
 
 # %% tags=["parameters"]
 dataset = "synthreid"
 data_root = None
-scale = "smoke"
+scale = "smoke"  # scale of the live demonstration (the evidence is at the study scale)
 backbone = "small_resnet"  # one backbone for all five losses
-epochs = None  # None: 5 epochs at smoke scale, 60 at full scale
+epochs = None  # the demonstration's budget in epochs (None: 3 at smoke scale, 60 at full scale)
 device = "cpu"
-seed = 0  # the first seed; the runs use seed, seed + 1, ..., seed + num_seeds - 1
-num_seeds = 3
+seed = 0  # unused: the seeds are 0 .. num_seeds - 1, as in every study
+num_seeds = 2  # seeds of the demonstration (the registered study uses 5)
+jobs = 1  # worker processes of the demonstration
 out_dir = "../runs/benchmark"
+evidence_dir = "../evidence"
 
 # %%
 # %matplotlib inline
+import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
+from IPython.display import Markdown, display
 
-from reid.engine import train
-from reid.viz import load_results, make_table, plot_cmc, plot_seed_spread, run_label
+from reid.study.benchmark import LABELS, benchmark_registry
+from reid.study.report import available_evidence, comparisons_table, load_evidence
+from reid.study.runner import run_study
+from reid.viz import make_table, plot_seed_spread
 
-# One intra-op thread: bit-identical results on any machine (CI re-runs this notebook and
-# compares every printed number), and no slowdown from two threads contending for two cores.
+# One intra-op thread: bit-identical results on any machine, and no contention on two cores.
 torch.set_num_threads(1)
 
 # %% [markdown]
 # ## The contenders
-#
-# Each loss is trained with its chapter's recipe (`reid/recipes/<chapter>.yaml`) at the chosen
-# scale, with the paper's proposed loss selected:
 #
 # | loss | paper | recipe | objective |
 # | --- | --- | --- | --- |
@@ -86,140 +87,121 @@ torch.set_num_threads(1)
 # | view adaptation | 003 {cite:p}`wu2020cross` | `view_adaptation` | similarity discriminator + adversarial view confusion, asymmetric mappings |
 # | AM0BH | 004 {cite:p}`sabri2022joint` | `joint_am_triplet` | additive angular-margin softmax + batch-hard triplet |
 #
-# The common overrides: the backbone, the input size, the number of epochs and a constant
-# learning rate. A training epoch is one pass over the training set in each recipe's own batch
-# format (P×K identity batches, anchor-based pair batches, cross-view pairs, or plain shuffled
-# batches), so the number of optimisation steps per epoch differs a little between losses.
+# A training epoch is one pass over the training set in each recipe's own batch format (P×K
+# identity batches, anchor-based pair batches, cross-view pairs, or plain shuffled batches), so
+# the number of optimisation steps per epoch differs a little between losses.
+
+
+# %%
+ORDER = list(LABELS)  # the papers' order
+
+
+def per_loss_table(ev, title):
+    """Mean ± sd over seeds of each loss's metrics (percent), from an evidence document."""
+    rows = []
+    for name in sorted(ev["variants"], key=ORDER.index):
+        m = ev["variants"][name]["metrics"]
+        row = {"loss": LABELS[name], "seeds": len(ev["variants"][name]["runs"])}
+        for key, col in (("mAP", "mAP (%)"), ("rank1", "rank-1 (%)"), ("rank5", "rank-5 (%)"), ("mINP", "mINP (%)")):
+            row[col] = f"{100 * m[key]['mean']:.1f} ± {100 * (m[key]['sd'] or 0):.1f}"
+        rows.append(row)
+    return make_table(rows, title=f"{title}: mean ± sd over seeds ({ev['label']})")
+
+
+def seed_plot(ev, title):
+    per_seed = {LABELS[n]: [100 * x for x in ev["variants"][n]["metrics"]["mAP"]["values"]]
+                for n in sorted(ev["variants"], key=ORDER.index)}
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    plot_seed_spread(per_seed, ylabel="mAP (%), step AP", ax=ax, title=f"mAP per seed: {title} ({ev['label']})")
+    plt.tight_layout()
+    plt.show()
+
+
+# %% [markdown]
+# ## The evidence
+#
+# `reid study benchmark` trains the five losses with seeds 0–4 (25 runs, two processes of one
+# thread each) and writes `evidence/benchmark.json`: every run's metrics, each loss's mean and
+# standard deviation, and the ten pairwise comparisons. The tables below are read from that file.
+
+# %%
+has_evidence = "benchmark" in available_evidence(evidence_dir)
+if has_evidence:
+    ev = load_evidence("benchmark", evidence_dir)
+    display(per_loss_table(ev, "five losses, one backbone, one budget"))
+else:
+    display(Markdown("**No evidence yet** for this chapter: run `reid study benchmark` from the repository root "
+                     "(25 runs), commit `evidence/`, and re-execute this notebook."))
+
+# %%
+if has_evidence:
+    seed_plot(ev, "evidence")
+
+# %% [markdown]
+# Every pair of losses, on mAP and on rank-1: the difference of means (B − A) with its 95% Welch
+# interval, Welch's t with its Welch–Satterthwaite degrees of freedom and the t critical value
+# that the interval uses, the two-sided p-value, and the p-value after Holm's step-down
+# correction over all ten pairs of that metric. A pair is called different only when the
+# Holm-adjusted p is at most 0.05; with five seeds per loss, a gap smaller than the spread of
+# its two losses will not be, and the table says so rather than ranking by means alone.
+
+# %%
+if has_evidence:
+    display(comparisons_table(ev, metric="mAP", labels=LABELS))
+    display(comparisons_table(ev, metric="rank1", labels=LABELS))
+
+# %% [markdown]
+# ## A live demonstration
+#
+# The same runner on a tiny budget, so the chapter proves that the pipeline works every time it
+# is executed: the five losses at the chosen scale, a few epochs each (every schedule rescaled to
+# them), two seeds, written under `out_dir`. At the default parameters this is **a
+# demonstration, not evidence**: two seeds and a three-epoch budget decide nothing, and the
+# repository may have uncommitted changes. With `params/benchmark.full.yaml` the same cell runs
+# the paper-scale comparison on a GPU (five seeds, a clean checkout required).
 
 # %%
 full = scale == "full"
-height, width = (256, 128) if full else (64, 32)
-n_epochs = epochs if epochs is not None else (60 if full else 5)
-seeds = list(range(seed, seed + num_seeds))
-
-CONTENDERS = {  # label -> (recipe, loss variant)
-    "SMC+ECD (000)": ("smc_ecd", "smc_ecd"),
-    "adaptive margin (001)": ("adaptive_margin", "adaptive"),
-    "support neighbour (002)": ("support_neighbor", "support_neighbor"),
-    "view adaptation (003)": ("view_adaptation", "adaptive"),
-    "AM0BH (004)": ("joint_am_triplet", "AM0BH"),
-}
-
-
-# ImageNet initialisation for every loss when the backbone is ResNet-50 (the papers' setting; the
-# weights must be in the torch cache, nothing is downloaded), random initialisation otherwise.
-weights = "imagenet" if backbone == "resnet50" else None
-
-
-def overrides(recipe, loss):
-    """The benchmark's common settings on top of a recipe: backbone, input size, constant lr, loss variant."""
-    common = {"input.height": height, "input.width": width, "loss.name": loss, "schedule.name": "constant"}
-    if recipe == "view_adaptation":  # two unshared mappings, both the common backbone
-        model = {"model.ms": backbone, "model.mt": backbone, "model.ms_weights": weights, "model.mt_weights": weights}
-        width_key = "model.small_width"
-        # Algorithm 1 first trains the similarity discriminator alone (10 of the 30 epochs of the
-        # full recipe), then alternates with the adversarial view stage: keep that proportion.
-        common["loss.similarity_epochs"] = max(1, n_epochs // 3)
-    else:
-        model = {"model.name": backbone, "model.weights": weights}
-        width_key = "model.width"
-    if backbone == "small_resnet":
-        # the same channel width everywhere (paper 001's part CNN has a `width` option as well,
-        # its image width, which would otherwise be carried over to the small ResNet)
-        model[width_key] = 16
-    return {**common, **model}
-
-
-print(f"backbone {backbone}, input {height}x{width}, {n_epochs} epochs per run at a constant learning rate, seeds {seeds}, "
-      f"dataset {dataset}{'' if data_root is None else ' at ' + str(data_root)}, scale {scale}, device {device}")
-
-# %% [markdown]
-# ## Training
-#
-# Five losses × the seeds. Each call trains, evaluates, and writes its run directory
-# (`results.json`, `log.jsonl`, checkpoints, `features.pt`) under `out_dir`.
+registry = benchmark_registry(
+    backbone=backbone, weights="imagenet" if backbone == "resnet50" else None,
+    height=256 if full else 64, image_width=128 if full else 32,
+    epochs=epochs if epochs is not None else (60 if full else 3), scale=scale, preset=None if full else "smoke",
+    seeds=5, dataset=dataset,
+)  # fmt: skip
+Path(out_dir).mkdir(parents=True, exist_ok=True)
+registry_path = Path(out_dir) / "benchmark-registry.json"
+registry_path.write_text(json.dumps(registry, indent=1))
+summary = run_study(str(registry_path), seeds=num_seeds, jobs=jobs, out=out_dir, root=data_root, device=device,
+                    allow_dirty=not full, progress=False)
+demo = load_evidence("benchmark", out_dir)
+if not full:
+    demo["label"] = "demonstration: " + demo["label"]
+print(f"{len(summary['plan'])} runs ({len(demo['variants'])} losses x {num_seeds} seeds), a budget of "
+      f"{registry['study']['budget']['epochs']} epochs each; evidence of the demonstration: {summary['evidence']}")
+per_loss_table(demo, "demonstration")
 
 # %%
-runs = {}
-for label, (recipe, loss) in CONTENDERS.items():
-    for s in seeds:
-        runs[label, s] = train(
-            recipe, dataset=dataset, root=data_root, scale=scale, device=device, epochs=n_epochs, seed=s,
-            out=Path(out_dir) / f"{recipe}-seed{s}", overrides=overrides(recipe, loss), progress=False,
-        )
-results = {key: load_results(run) for key, run in runs.items()}
-LABEL = run_label(next(iter(results.values())))
-print(f"{len(runs)} runs finished; numbers below: {LABEL}")
-
-# %% [markdown]
-# ## Results
-#
-# Market-1501 single-query protocol on the SynthReID test split (query against the gallery with
-# distractors and junk), mAP with the step definition (the trapezoid definition of the official
-# Market-1501 code is in the last column; see {doc}`data_and_evaluation`).
-
-# %%
-rows, per_seed = [], {}
-for label in CONTENDERS:
-    m = [results[label, s]["metrics"] for s in seeds]
-    columns = {"mAP": "mAP", "rank1": "rank-1", "rank5": "rank-5", "mINP": "mINP", "mAP_trapezoid": "mAP, trapezoid AP"}
-    vals = {name: 100 * np.array([x[key] for x in m]) for key, name in columns.items()}
-    per_seed[label] = vals["mAP"]
-    sd = (lambda v: v.std(ddof=1)) if len(seeds) > 1 else (lambda v: 0.0)
-    rows.append({"loss": label, **{f"{k} (%)": f"{v.mean():.1f} ± {sd(v):.1f}" for k, v in vals.items()}})
-make_table(rows, title=f"five losses, one backbone ({backbone}), {n_epochs} epochs, {len(seeds)} seeds: mean ± std; {LABEL}")
-
-# %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-plot_seed_spread(per_seed, ylabel="mAP (%), step AP", ax=axes[0], title=f"mAP per seed ({LABEL})")
-plot_cmc({label: runs[label, seeds[0]] for label in CONTENDERS}, max_rank=10, ax=axes[1], title=f"CMC, seed {seeds[0]}")
-plt.tight_layout()
-plt.show()
-
-# %% [markdown]
-# Reading the result: at this budget every model has seen the training set five times. The
-# table measures how quickly each objective starts to produce a useful embedding under identical
-# conditions, and how much that varies from seed to seed; it says nothing yet about the
-# accuracy each loss reaches when trained to convergence, which is what the papers report. One
-# would expect the objectives that act directly on distances within each batch (paper 001's
-# pairs, paper 002's neighbours) to start faster than those that must first fit a classifier over
-# the training identities (papers 000 and 004), and paper 003 to start slowest: its first stage
-# trains the similarity discriminator alone, and its view mappings learn from pair labels only.
-# Whether the run shown bears this out, gap by gap, is the next table's question.
-#
-# How large is the seed noise compared with the gaps between losses? The losses ranked by mean
-# mAP, the gap to the next one, and whether that gap exceeds twice its standard error (a rough
-# two-sided 95% criterion, with the per-run spread pooled over all losses):
-
-# %%
-labels = list(CONTENDERS)
-means = {k: per_seed[k].mean() for k in labels}
-order = sorted(labels, key=lambda k: -means[k])
-pooled = float(np.sqrt(np.mean([per_seed[k].var(ddof=1) for k in labels]))) if len(seeds) > 1 else float("nan")
-ranking = []
-for i, k in enumerate(order):
-    gap = means[k] - means[order[i + 1]] if i + 1 < len(order) else None
-    # the standard error of a difference of two means of n runs is sd * sqrt(2 / n)
-    resolved = None if gap is None or not np.isfinite(pooled) else ("yes" if gap > 2 * pooled * np.sqrt(2 / len(seeds)) else "no")
-    ranking.append({"rank": i + 1, "loss": k, "mean mAP (%)": means[k], "gap to next (points)": gap,
-                    "gap > 2 standard errors?": resolved})
-make_table(ranking, title=f"ranking by mean mAP ({LABEL})",
-           note=f"Pooled per-run standard deviation of mAP across seeds: {pooled:.1f} points; the standard error of "
-                f"a difference of two {len(seeds)}-seed means is {pooled * np.sqrt(2 / len(seeds)):.1f} points.")
+seed_plot(demo, "demonstration")
+comparisons_table(demo, metric="mAP", labels=LABELS)
 
 # %% [markdown]
 # ## Provenance
 #
-# Every number above was read from these runs' `results.json`. The environment of each run
-# (commit, versions, hardware) is listed on the {doc}`../book/reproducibility` page.
+# The evidence file records the commit, the lock-file hash and the hardware of its runs, and the
+# wall time of the study; each run's own `results.json` under `evidence/benchmark/` records the
+# rest (resolved recipe, seed, versions, timings).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-first = next(iter(results.values()))
-print("commit:", first["git"]["commit"][:10], "(local changes)" if first["git"]["dirty"] else "")
-print("versions:", ", ".join(f"{k} {v}" for k, v in first["versions"].items()))
-print("hardware:", first["hardware"]["cpu"], f"({first['hardware']['cpu_cores']} cores, {first['hardware']['torch_threads']} threads)")
-print("train time per run (s):", {f"{k[0]} s{k[1]}": round(r["timings"]["train_seconds_this_session"], 1) for k, r in results.items()})
+for name, doc in (("evidence", ev if has_evidence else None), ("demonstration", demo)):
+    if doc is None:
+        continue
+    t = doc["timings"]
+    wall = t.get("study_wall_seconds")
+    print(f"{name}: commit {doc['commit'][:10]}{' (uncommitted changes)' if doc['dirty'] else ''}, "
+          f"lock {str(doc['lock']['sha256'])[:12]}, {doc['hardware']['cpu'] if isinstance(doc['hardware'], dict) else 'mixed hardware'}, "
+          f"study wall time {'unknown' if wall is None else f'{wall / 60:.1f} min'}, "
+          f"CPU time of the runs {t.get('runs_cpu_seconds') or 0:.0f} s")
 
 # %% [markdown]
 # ## The GPU version
@@ -229,6 +211,7 @@ print("train time per run (s):", {f"{k[0]} s{k[1]}": round(r["timings"]["train_s
 #     -f params/benchmark.full.yaml --cwd notebooks
 # ```
 #
-# runs the same comparison with ResNet-50 on 256×128 inputs for 60 epochs per loss, on the
-# Market-1501-sized SynthReID set by default (set `dataset: market1501` and `data_root` in the
-# YAML file for the real dataset), over three seeds.
+# runs the same comparison with ResNet-50 (ImageNet initialisation) on 256×128 inputs with a
+# 60-epoch budget per loss, each schedule rescaled to it, on the Market-1501-sized SynthReID set
+# by default (set `dataset: market1501` and `data_root` in the YAML file for the real dataset),
+# over five seeds.

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from reid.data.records import Record
-from reid.data.validation import hold_out_validation, validation_split
+from reid.data.validation import validation_split
 from reid.engine import analyses
 from reid.engine.data import load_training_data
 from reid.errors import ConfigError

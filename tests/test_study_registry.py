@@ -142,3 +142,14 @@ def test_budget_keeps_each_schedule_shape():
     assert budget_overrides("view_adaptation", 9)["loss.similarity_epochs"] == 3
     with pytest.raises(ConfigError):
         budget_overrides("smc_ecd", 0)
+
+
+def test_benchmark_gpu_registry_resolves_at_full_scale(tmp_path):
+    from reid.study.benchmark import benchmark_registry
+
+    reg = benchmark_registry(backbone="resnet50", weights="imagenet", height=256, image_width=128, epochs=60,
+                             scale="full", preset=None)
+    study = load_study(str(write_registry(tmp_path / "gpu.json", reg)))
+    assert study.configs["view_adaptation"]["model"]["ms"] == "resnet50"
+    assert study.configs["joint_am_triplet"]["schedule"]["milestones"] == [36, 52]  # 90 and 130 of 150 -> of 60
+    assert study.configs["smc_ecd"]["data"]["synth_preset"] == "market"  # the recipe's own full-scale set

@@ -139,3 +139,26 @@ def test_figures(evidence):
     forest = plot_forest(ev)
     assert [t.get_text().split()[0] for t in forest.get_yticklabels()] == ["sn_fewer_same_camera_errors", "sn_beats_bh_map"]
     plt.close("all")
+
+
+def test_slope_claims_aggregate_per_seed_slopes(tmp_path, monkeypatch):
+    from reid.engine import analyses
+
+    names = ["gallery_mAP@10", "gallery_mAP@100", "gallery_mAP@1000"]
+    monkeypatch.setitem(analyses.ANALYSES, "gallery_curve", (lambda *a: {}, tuple(names)))
+    reg = registry(overrides={**TINY_REGISTRY["study"]["overrides"], "eval.analyses": ["gallery_curve"]})
+    reg["claims"] = [{"id": "sn_flatter_gallery_curve", "claim": "SN's mAP falls more slowly with gallery size.",
+                      "source": "Fig. 4", "test": {"baseline": "batch_hard", "variant": "support_neighbor",
+                                                   "metric": "mAP vs gallery size", "expected": "greater",
+                                                   "rule": {"name": "slope", "x": [10, 100, 1000], "metrics": names}}}]
+    study = load_study(str(write_registry(tmp_path / "slope.json", reg)))
+    out = tmp_path / "evidence"
+    for s in study.seeds:  # batch-hard loses 0.1 per decade, SN 0.05 (+ a little seed noise)
+        for v, per_decade in (("batch_hard", -0.10), ("support_neighbor", -0.05 + 0.002 * s)):
+            curve = {n: 0.6 + per_decade * k for k, n in enumerate(names)}
+            fake_run(out, "tiny_demo", v, s, study.configs[v], {**_metrics(0.5, 50.0), **curve})
+    (claim,) = aggregate(study, out)["claims"]
+    assert claim["baseline_values"] == pytest.approx([-0.1] * 5)
+    assert claim["variant_values"] == pytest.approx([-0.05 + 0.002 * s for s in range(5)])
+    assert claim["verdict"] == "supported" and claim["x"] == [10, 100, 1000] and len(claim["variant_curves"]) == 5
+    assert claim["display"]["unit"] == "per decade"

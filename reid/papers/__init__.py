@@ -34,6 +34,29 @@ JSON schema (one file per paper)::
 
 Rows keep the paper's order and names (including its reference numbers, e.g. ``"TriNet [10]"``).
 A value the paper does not report, or that was lost in extraction, is ``null`` and shows as "–".
+
+Two more top-level keys register the chapter's **study** (issue 10): the claims it tests, fixed
+before any run, and how (read and validated by :func:`reid.study.registry.load_study`, which
+documents every key; ``reid study <chapter>`` runs it)::
+
+      "study": {"chapter": "support_neighbor", "recipe": "support_neighbor", "dataset": "synthreid",
+                "scale": "study", "seeds": 5,
+                "overrides": {"eval.analyses": []},                    # optional, every variant
+                "variants": {"batch_hard": {"loss.name": "batch_hard"},
+                             "support_neighbor": {"loss.name": "support_neighbor"}}},
+      "claims": [{"id": "sn_beats_bh_map", "claim": "one sentence", "source": "Table 1",
+                  "section": "evidence",                              # optional: chapter anchor
+                  "paper": {"baseline": 69.14, "variant": 73.43, "metric": "mAP",
+                            "dataset": "Market-1501"},                # or null
+                  "test": {"baseline": "batch_hard", "variant": "support_neighbor",
+                           "metric": "mAP", "expected": "greater",   # variant - baseline
+                           "rule": {"name": "ci95"}}}]                # | min_effect (delta) |
+                                                                      #   equivalence (margin,
+                                                                      #   expected "equal") |
+                                                                      #   slope (x, metrics)
+
+Metric values are compared as ``results.json`` stores them (rank-k / mAP / mINP are fractions:
+a 2-point minimum effect is ``"delta": 0.02``).
 """
 
 from __future__ import annotations

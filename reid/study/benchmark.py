@@ -16,36 +16,50 @@ constant learning rate).
 
 Run it with ``reid study benchmark`` (5 seeds × 5 losses, two processes); a trial:
 ``reid study benchmark --seeds 2 --scale smoke --budget 3 --out runs/benchmark --allow-dirty``.
+Other backbones or scales (the GPU version): write :func:`benchmark_registry`'s dict to a JSON
+file and pass its path to ``reid study`` (the notebook does this).
 """
 
 from __future__ import annotations
 
-#: The backbone every loss trains (from scratch on the CPU).
-BACKBONE = {"model.name": "small_resnet", "model.width": 16, "model.weights": None}
+def benchmark_registry(*, backbone: str = "small_resnet", width: int = 16, weights: str | None = None,
+                       height: int = 64, image_width: int = 32, epochs: int = 20, scale: str = "study",
+                       preset: str | None = "smoke", seeds: int = 5, dataset: str = "synthreid") -> dict:
+    """The benchmark's registry for a backbone and a budget (the defaults are the registered study).
 
-REGISTRY: dict = {
-    "title": "Five losses, one benchmark",
-    "study": {
-        "chapter": "benchmark",
-        "recipe": "smc_ecd",
-        "dataset": "synthreid",
-        "scale": "study",
-        "seeds": 5,
-        "budget": {"epochs": 20},
-        "overrides": {"data.synth_preset": "smoke", "input.height": 64, "input.width": 32},
-        "variants": {
-            "smc_ecd": {"recipe": "smc_ecd", "overrides": {**BACKBONE, "loss.name": "smc_ecd"}},
-            "adaptive_margin": {"recipe": "adaptive_margin", "overrides": {**BACKBONE, "loss.name": "adaptive"}},
-            "support_neighbor": {"recipe": "support_neighbor", "overrides": {**BACKBONE, "loss.name": "support_neighbor"}},
-            "view_adaptation": {"recipe": "view_adaptation", "overrides": {
-                "model.ms": "small_resnet", "model.mt": "small_resnet", "model.ms_weights": None,
-                "model.mt_weights": None, "model.small_width": 16, "loss.name": "adaptive"}},
-            "joint_am_triplet": {"recipe": "joint_am_triplet", "overrides": {**BACKBONE, "loss.name": "AM0BH"}},
+    ``width`` is the small ResNet's channel width (ignored for other backbones); ``weights`` their
+    initialisation (``"imagenet"`` for ResNet-50 in the papers' setting, from the torch cache);
+    ``preset`` the SynthReID preset every loss trains on (None: each recipe's own at ``scale``);
+    ``dataset`` another dataset (its root is given to ``reid study --root``).
+    """
+    model = {"model.name": backbone, "model.weights": weights}
+    views = {"model.ms": backbone, "model.mt": backbone, "model.ms_weights": weights, "model.mt_weights": weights}
+    if backbone == "small_resnet":
+        model["model.width"] = width  # also replaces paper 001's part-CNN `width` (its image width)
+        views["model.small_width"] = width
+    common = {"input.height": height, "input.width": image_width}
+    if preset is not None and dataset == "synthreid":
+        common["data.synth_preset"] = preset
+    return {
+        "title": "Five losses, one benchmark",
+        "study": {
+            "chapter": "benchmark", "recipe": "smc_ecd", "dataset": dataset, "scale": scale, "seeds": seeds,
+            "budget": {"epochs": epochs}, "overrides": common,
+            "variants": {
+                "smc_ecd": {"recipe": "smc_ecd", "overrides": {**model, "loss.name": "smc_ecd"}},
+                "adaptive_margin": {"recipe": "adaptive_margin", "overrides": {**model, "loss.name": "adaptive"}},
+                "support_neighbor": {"recipe": "support_neighbor", "overrides": {**model, "loss.name": "support_neighbor"}},
+                "view_adaptation": {"recipe": "view_adaptation", "overrides": {**views, "loss.name": "adaptive"}},
+                "joint_am_triplet": {"recipe": "joint_am_triplet", "overrides": {**model, "loss.name": "AM0BH"}},
+            },
+            "comparisons": {"metrics": ["mAP", "rank1"], "test": "welch", "correction": "holm", "alpha": 0.05},
         },
-        "comparisons": {"metrics": ["mAP", "rank1"], "test": "welch", "correction": "holm", "alpha": 0.05},
-    },
-    "claims": [],
-}
+        "claims": [],
+    }  # fmt: skip
+
+
+#: The registered study (``reid study benchmark``).
+REGISTRY: dict = benchmark_registry()
 
 #: Display names of the variants, with their paper.
 LABELS = {

@@ -32,7 +32,7 @@ def register(subparsers) -> None:
         "study",
         help="run a chapter's registered claims over seeds and write evidence/<chapter>.json",
         description="Train every registered variant x seed of a chapter's study (resumable: finished runs are "
-        "kept and skipped), then compute each claim's seed-paired difference, 95%% t-interval and verdict.",
+        "kept and skipped), then compute each claim's seed-paired difference, 95% t-interval and verdict.",
     )
     p.add_argument("chapter", help="chapter name (smc_ecd, adaptive_margin, support_neighbor, view_adaptation, "
                                    "joint_am_triplet, benchmark) or the path of a registry JSON file")
@@ -42,6 +42,8 @@ def register(subparsers) -> None:
     p.add_argument("--variants", default=None, help="comma-separated subset of variants (claims between them only)")
     p.add_argument("--budget", type=_positive_int, default=None, metavar="EPOCHS",
                    help="train every variant this long, each schedule's shape rescaled (default: the registry's)")
+    p.add_argument("--root", default=None, help="dataset root (default: SynthReID, generated and cached)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="cpu (default) or cuda")
     p.add_argument("--out", default="evidence", help="evidence directory (default: evidence)")
     p.add_argument("--plan", action="store_true", help="print the runs and their state; train nothing")
     p.add_argument("--aggregate-only", action="store_true", help="rebuild <out>/<chapter>.json from finished runs")
@@ -55,7 +57,7 @@ def _study(args) -> int:
 
     variants = [v.strip() for v in args.variants.split(",") if v.strip()] if args.variants else None
     summary = run_study(
-        args.chapter, seeds=args.seeds, scale=args.scale, jobs=args.jobs, variants=variants, budget=args.budget, out=args.out,
+        args.chapter, seeds=args.seeds, scale=args.scale, jobs=args.jobs, variants=variants, budget=args.budget, out=args.out, root=args.root, device=args.device,
         allow_dirty=args.allow_dirty, plan_only=args.plan, aggregate_only=args.aggregate_only,
         progress=not args.no_progress,
     )  # fmt: skip

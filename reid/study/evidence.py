@@ -38,7 +38,6 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -242,7 +241,3 @@ def write_evidence(evidence: dict, out: str | Path) -> Path:
     tmp.write_text(json.dumps(evidence, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
     return path
-
-
-def count_verdicts(evidence: dict) -> Counter:
-    return Counter(c["verdict"] for c in evidence.get("claims", []))

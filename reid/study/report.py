@@ -29,6 +29,7 @@ types a verdict word itself or references a glue key its evidence does not provi
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any, Iterable
@@ -89,7 +90,19 @@ def _num(x: float | None, spec: str = "+.1f") -> str:
     return "–" if x is None else format(x, spec)
 
 
-def format_ci(claim: dict, spec: str = "+.1f") -> str:
+def _decimals(claim: dict) -> int:
+    """Decimals that the interval warrants: one below its width's leading digit (1 to 4)."""
+    ci = claim.get("ci95")
+    width = abs(ci[1] - ci[0]) * _factor(claim) if ci else 0.0
+    return 1 if width <= 0 else min(4, max(1, 1 - math.floor(math.log10(width))))
+
+
+def _signed(x: float | None, claim: dict) -> str:
+    return _num(_disp(x, claim), f"+.{_decimals(claim)}f")
+
+
+def format_ci(claim: dict, spec: str | None = None) -> str:
+    spec = spec or f"+.{_decimals(claim)}f"
     ci = claim.get("ci95")
     if not ci:
         return "[no interval: n < 2]"
@@ -99,8 +112,9 @@ def format_ci(claim: dict, spec: str = "+.1f") -> str:
 def _mean_sd(mean: float | None, sd: float | None, claim: dict) -> str:
     if mean is None:
         return "–"
-    text = _num(_disp(mean, claim), ".1f")
-    return text + ("" if sd is None else f" ± {_num(_disp(sd, claim), '.1f')}")
+    spec = f".{_decimals(claim)}f"
+    text = _num(_disp(mean, claim), spec)
+    return text + ("" if sd is None else f" ± {_num(_disp(sd, claim), spec)}")
 
 
 def _paper_text(claim: dict) -> str:
@@ -119,7 +133,7 @@ def _unit(claim: dict) -> str:
 def _summary(claim: dict) -> str:
     unit = _unit(claim)
     what = claim["metric"] if claim.get("rule", {}).get("name") != "slope" else f"slope of {claim['metric']}"
-    diff = _num(_disp(claim.get("diff_mean"), claim))
+    diff = _signed(claim.get("diff_mean"), claim)
     return f"{diff}{' ' + unit if unit else ''} {what} (95% CI {format_ci(claim)}, n = {claim['n']} seeds): {claim['verdict']}"
 
 
@@ -132,7 +146,7 @@ def claim_rows(evidence: dict) -> list[dict]:
             "claim": c["id"], "source": c.get("source", ""), "metric": c["metric"],
             "baseline": _mean_sd(c.get("baseline_mean"), c.get("baseline_sd"), c),
             "variant": _mean_sd(c.get("variant_mean"), c.get("variant_sd"), c),
-            "difference": _num(_disp(c.get("diff_mean"), c)) + (f" {_unit(c)}" if _unit(c) else ""),
+            "difference": _signed(c.get("diff_mean"), c) + (f" {_unit(c)}" if _unit(c) else ""),
             "95% CI": format_ci(c), "n": c["n"], "verdict": VERDICT_MARKS.get(c["verdict"], c["verdict"]),
             "paper": _paper_text(c), "comparison": f"{c['variant']} vs {c['baseline']}",
         })  # fmt: skip
@@ -204,7 +218,7 @@ def scoreboard_rows(directory: str | Path | None = None) -> list[dict]:
             rows.append({
                 "paper": CHAPTER_PAPERS.get(chapter, "–"), "claim": c["id"], "says": c.get("claim", ""),
                 "paper's numbers": _paper_text(c),
-                "our effect (95% CI), n": f"{_num(_disp(c.get('diff_mean'), c))}{' ' + unit if unit else ''} "
+                "our effect (95% CI), n": f"{_signed(c.get('diff_mean'), c)}{' ' + unit if unit else ''} "
                                           f"{c['metric']} {format_ci(c)}, n = {c['n']}",
                 "verdict": VERDICT_MARKS.get(c["verdict"], c["verdict"]),
                 "chapter": chapter_link(chapter, c.get("section")),

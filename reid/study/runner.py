@@ -19,7 +19,8 @@ Resumable, and never destructive:
 Evidence is tied to a commit: the runner refuses a repository with uncommitted changes to
 tracked files (changes under the output directory do not count) unless ``allow_dirty=True``,
 and records the commit. Each session that trains something appends one line (commit, start,
-wall time, runs, jobs) to ``<out>/<chapter>/sessions.jsonl``; the study's wall time is their sum.
+wall time, runs, jobs; also when interrupted) to ``<out>/<chapter>/sessions.jsonl``; the study's
+wall time is their sum.
 Each run's own wall and CPU time (of the session that finished it) is added to its
 ``results.json`` under ``"study"``.
 """
@@ -31,7 +32,6 @@ import os
 import subprocess
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -60,6 +60,8 @@ class RunSpec:
     run_dir: str
     state: str  # "finished" | "resume" | "new" | "restart" | "stale"
     reason: str = ""
+    root: str | None = None  # dataset root (None: SynthReID generated from the recipe's preset)
+    device: str = "cpu"
 
 
 # ------------------------------------------------------------------------------------ planning
@@ -87,7 +89,7 @@ def _state(run: Path, cfg: dict, seed: int, dataset: str) -> tuple[str, str]:
     return "new", ""
 
 
-def plan(study: Study, out: str | Path) -> list[RunSpec]:
+def plan(study: Study, out: str | Path, *, root: str | Path | None = None, device: str = "cpu") -> list[RunSpec]:
     """One :class:`RunSpec` per (variant, seed), with the state of its run directory."""
     specs = []
     for name, variant in study.variants.items():
@@ -96,7 +98,8 @@ def plan(study: Study, out: str | Path) -> list[RunSpec]:
             path = run_dir(out, study.chapter, name, seed)
             state, reason = _state(path, cfg, seed, study.dataset)
             specs.append(RunSpec(study.chapter, name, seed, variant.recipe, study.dataset, study.scale,
-                                 dict(variant.overrides), str(path), state, reason))
+                                 dict(variant.overrides), str(path), state, reason,
+                                 None if root is None else str(root), device))
     return specs
 
 
@@ -154,8 +157,9 @@ def execute_run(spec: dict) -> dict:
     from reid.engine.provenance import write_json
 
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    path = train(spec["recipe"], dataset=spec["dataset"], scale=spec["scale"], seed=spec["seed"], out=spec["run_dir"],
-                 overrides=spec["overrides"], resume=spec["state"] != "restart", progress=False)
+    path = train(spec["recipe"], dataset=spec["dataset"], root=spec["root"], scale=spec["scale"], seed=spec["seed"],
+                 out=spec["run_dir"], overrides=spec["overrides"], resume=spec["state"] != "restart",
+                 device=spec["device"], progress=False)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     results_path = Path(path) / "results.json"
     results = json.loads(results_path.read_text(encoding="utf-8"))
@@ -165,47 +169,52 @@ def execute_run(spec: dict) -> dict:
     return {"variant": spec["variant"], "seed": spec["seed"], "wall_seconds": wall, "cpu_seconds": cpu}
 
 
-def _single_process(todo: list[dict], bar) -> tuple[list[dict], list[str]]:
+def _single_process(todo: list[dict], bar, done: list[dict], failed: list[str]) -> None:
     import torch
 
-    done, failed = [], []
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         for spec in todo:
-            try:
-                done.append(execute_run(spec))
-            except Exception as exc:  # noqa: BLE001 - report every failed run, keep the others going
-                failed.append(f"{spec['variant']}/seed{spec['seed']}: {type(exc).__name__}: {exc}")
+            result = _execute_or_report(spec)
+            if "error" in result:
+                failed.append(f"{result['variant']}/seed{result['seed']}: {result['error']}")
+            else:
+                done.append(result)
             bar.update(1)
     finally:
         torch.set_num_threads(threads)
-    return done, failed
 
 
-def _worker_pool(todo: list[dict], jobs: int, bar) -> tuple[list[dict], list[str]]:
+def _execute_or_report(spec: dict) -> dict:
+    """:func:`execute_run`, with a failure returned (not raised) so the other runs go on."""
+    try:
+        return execute_run(spec)
+    except Exception as exc:  # noqa: BLE001 - report every failed run, keep the others going
+        return {"variant": spec["variant"], "seed": spec["seed"], "error": f"{type(exc).__name__}: {exc}"}
+
+
+def _worker_pool(todo: list[dict], jobs: int, bar, done: list[dict], failed: list[str]) -> None:
     import multiprocessing as mp
 
-    done, failed = [], []
     ctx = mp.get_context("spawn")  # fork after torch has started threads is unsafe; spawn is portable
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_init_worker) as pool:
-        pending = {pool.submit(execute_run, spec): spec for spec in todo}
-        try:
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    spec = pending.pop(fut)
-                    try:
-                        done.append(fut.result())
-                        bar.set_postfix_str(f"{spec['variant']}/seed{spec['seed']} done")
-                    except Exception as exc:  # noqa: BLE001 - report every failed run, keep the others going
-                        failed.append(f"{spec['variant']}/seed{spec['seed']}: {type(exc).__name__}: {exc}")
-                    bar.update(1)
-        except KeyboardInterrupt:
-            for fut in pending:
-                fut.cancel()
-            raise
-    return done, failed
+    pool = ctx.Pool(processes=jobs, initializer=_init_worker)
+    try:
+        for result in pool.imap_unordered(_execute_or_report, todo, chunksize=1):
+            if "error" in result:
+                failed.append(f"{result['variant']}/seed{result['seed']}: {result['error']}")
+            else:
+                done.append(result)
+                bar.set_postfix_str(f"{result['variant']}/seed{result['seed']} done")
+            bar.update(1)
+        pool.close()
+    except BaseException:
+        # Ctrl-C (or any error here): stop every worker now; their last checkpoints stay, and the
+        # next `reid study` resumes those runs.
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
 
 
 def _prepare_data(study: Study, progress: bool) -> None:
@@ -229,6 +238,8 @@ def run_study(
     variants: list[str] | None = None,
     budget: int | None = None,
     out: str | Path = "evidence",
+    root: str | Path | None = None,
+    device: str = "cpu",
     allow_dirty: bool = False,
     plan_only: bool = False,
     aggregate_only: bool = False,
@@ -243,7 +254,7 @@ def run_study(
         raise ConfigError(f"--jobs must be a positive integer, got {jobs!r}.")
     study = load_study(chapter, scale=scale, seeds=seeds, variants=variants, budget=budget)
     out = Path(out)
-    specs = plan(study, out)
+    specs = plan(study, out, root=root, device=device)
     summary: dict[str, Any] = {"plan": [asdict(s) for s in specs], "chapter": study.chapter}
     if plan_only:
         summary["text"] = format_plan(specs)
@@ -264,21 +275,29 @@ def run_study(
                 f"the repository has uncommitted changes ({', '.join(git['changes'][:5])}): evidence must come from a "
                 "commit. Commit (or stash) them, or pass --allow-dirty for a trial run (the evidence then says dirty)."
             )
-        _prepare_data(study, progress)
-        from tqdm.auto import tqdm
+        if root is None:
+            _prepare_data(study, progress)
+        from tqdm import tqdm  # text bar on stderr (no widget in notebooks)
 
         started, wall0 = datetime.now(timezone.utc), time.perf_counter()
-        with tqdm(total=len(todo), desc=f"reid study {study.chapter}", unit="run", disable=not progress,
-                  dynamic_ncols=True, file=sys.stderr) as bar:
-            runner = _single_process if jobs == 1 else (lambda t, b: _worker_pool(t, jobs, b))
-            trained, failed = runner(todo, bar)
-        session = {"commit": git["commit"], "dirty": git["dirty"], "started": started.isoformat(timespec="seconds"),
-                   "wall_seconds": round(time.perf_counter() - wall0, 3), "runs": len(trained), "failed": len(failed),
-                   "jobs": jobs, "cpu_cores": os.cpu_count()}
-        log = out / study.chapter / SESSIONS
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(session, sort_keys=True) + "\n")
+        failed: list[str] = []
+        interrupted = True
+        try:
+            with tqdm(total=len(todo), desc=f"reid study {study.chapter}", unit="run", disable=not progress,
+                      dynamic_ncols=True, file=sys.stderr) as bar:
+                if jobs == 1:
+                    _single_process(todo, bar, trained, failed)
+                else:
+                    _worker_pool(todo, jobs, bar, trained, failed)
+            interrupted = False
+        finally:  # an interrupted session's time counts towards the study's wall time too
+            session = {"commit": git["commit"], "dirty": git["dirty"], "started": started.isoformat(timespec="seconds"),
+                       "wall_seconds": round(time.perf_counter() - wall0, 3), "runs": len(trained),
+                       "failed": len(failed), "interrupted": interrupted, "jobs": jobs, "cpu_cores": os.cpu_count()}
+            log = out / study.chapter / SESSIONS
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with open(log, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(session, sort_keys=True) + "\n")
         if failed:
             raise ReidError(f"{len(failed)} run(s) failed (the others are kept; rerun to retry): " + " | ".join(failed))
     evidence = aggregate(study, out)
