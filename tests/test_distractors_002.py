@@ -55,3 +55,16 @@ def test_cached_inputs_equal_the_image_loader(dataset_root, tmp_path):
     # built once: a second call reads the same file
     assert len(list(root.glob("inputs-32x16-*.npy"))) == 1
     assert distractors.distractor_inputs(root, 32, 16, progress=False).filename == inputs.filename
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_rendered_inputs_equal_the_written_images(dataset_root, tmp_path, jobs):
+    # the fast path (no files) against the reference path (generate the JPEGs, decode, resize)
+    files = distractors.distractor_inputs(distractors.ensure_distractors(dataset_root, 70, cache_root=tmp_path,
+                                                                         progress=False), 32, 16, progress=False)
+    rendered = distractors.render_distractor_inputs(dataset_root, 70, 32, 16, jobs=jobs, cache_root=tmp_path / "r",
+                                                    progress=False)
+    assert rendered.shape == files.shape == (70, 3, 32, 16)
+    assert (rendered == files).all()  # bit for bit
+    again = distractors.render_distractor_inputs(dataset_root, 70, 32, 16, cache_root=tmp_path / "r", progress=False)
+    assert again.filename == rendered.filename  # cached

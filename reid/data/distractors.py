@@ -24,6 +24,15 @@ resizing: about 1.3 ms per image against 0.6 ms for the study-scale network's fo
 ``(N, 3, H, W)`` beside the images: exactly the output of the evaluation transform's first two
 steps (``ToImage``, ``Resize``), so :func:`input_batches` — which applies the remaining steps
 (``ToDtype``, ``Normalize``) to slices of it — gives the same tensors as the image loader.
+
+At 500,000 people the files themselves are the slow part on a shared machine (half a million file
+creations, then a second decoding pass), so :func:`render_distractor_inputs` builds the same
+``uint8`` array **without writing files**: it replays the generator's own plan and per-batch random
+streams (the private steps of :func:`reid.data.synthreid.generate`, which this module may not
+change), encodes each distractor as the JPEG the generator would write, decodes it as the image
+loader would, and resizes it — in several worker processes if asked. The array equals, bit for bit,
+``distractor_inputs(ensure_distractors(...))`` (``tests/test_distractors_002.py`` checks it), so the
+file path stays the reference and the fast path cannot drift from it unnoticed.
 """
 
 from __future__ import annotations
@@ -38,7 +47,8 @@ import numpy as np
 from reid.data.records import Record
 from reid.errors import ConfigError, DatasetError
 
-__all__ = ["distractor_params", "ensure_distractors", "distractor_records", "distractor_inputs", "input_batches"]
+__all__ = ["distractor_params", "ensure_distractors", "distractor_records", "distractor_inputs", "input_batches",
+           "render_distractor_inputs"]
 
 #: Parameters of the dataset a distractor set must share (its cameras depend on these and the seed).
 SHARED = ("num_cameras", "difficulty", "height", "width", "images_per_camera")
@@ -159,3 +169,142 @@ def input_batches(inputs: np.ndarray, height: int, width: int, batch_size: int =
         for step in tail:
             batch = step(batch)
         yield torch.as_tensor(batch)
+
+
+# ---------------------------------------------------------------------------- without files
+def _generation(params: dict, count: int):
+    """The generator's identities, cameras, plan and file names for the set :func:`ensure_distractors`
+    writes (same calls, same random streams as :func:`reid.data.synthreid.generate`)."""
+    from reid.data import synthreid as g
+
+    seed = params["seed"]
+    ids = g._draw_identities(np.random.default_rng([seed, g._STREAM_IDENTITIES]), 2 + count)
+    cams = g._draw_cameras(np.random.default_rng([seed, g._STREAM_CAMERAS]), params["num_cameras"],
+                           params["difficulty"], params["height"], params["width"])
+    plan, files, _, _ = g._plan(
+        np.random.default_rng([seed, g._STREAM_PLAN]), cams, num_ids=2, num_cameras=params["num_cameras"],
+        difficulty=params["difficulty"], images_per_camera=tuple(params["images_per_camera"]),
+        hand_drawn_per_camera=(1, 3), num_distractors=count, num_junk=0, two_view_ids=0,
+        width=params["width"], height=params["height"])
+    return ids, cams, plan, files
+
+
+def _render_batches(plan: dict, cameras: int) -> list[tuple[int, int, np.ndarray]]:
+    """``(camera, start, rows)`` of every rendering batch, in the generator's order."""
+    from reid.data import synthreid as g
+
+    cam = plan["cam"]
+    order = np.argsort(cam, kind="stable")
+    bounds = np.searchsorted(cam[order], np.arange(cameras + 1))
+    out = []
+    for c in range(cameras):
+        rows_c = order[bounds[c]:bounds[c + 1]]
+        out += [(c, start, rows_c[start:start + g._BATCH]) for start in range(0, rows_c.size, g._BATCH)]
+    return out
+
+
+#: Per-process state of the rendering workers (the plan of a 500k set takes seconds to draw).
+_STATE: dict = {}
+
+
+def _init_worker(params: dict, count: int, path: Path, height: int, width: int) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    ids, cams, plan, files = _generation(params, count)
+    _STATE.clear()
+    _STATE.update(params=params, ids=ids, cams=cams, plan=plan, row_of=_rows(files), height=height, width=width,
+                  head=_eval_steps(height, width)[0], out=np.load(path, mmap_mode="r+"))
+
+
+def _render_worker(batches) -> int:
+    """Render ``batches`` and write their distractors' inputs into the shared array; returns how many."""
+    import io
+
+    import torch
+    from PIL import Image
+
+    from reid.data import synthreid as g
+
+    st = _STATE
+    params, cams, out, row_of = st["params"], st["cams"], st["out"], st["row_of"]
+    done = 0
+    for c, start, rows in batches:
+        images = g._render(st["ids"], cams, st["plan"], rows, c, params["height"], params["width"],
+                           np.random.default_rng([params["seed"], g._STREAM_RENDER, c, start]))
+        for image, i in zip(images, rows.tolist()):
+            if i not in row_of:
+                continue  # one of the two unused identities
+            buffer = io.BytesIO()  # the JPEG the generator writes (reid.data.synthreid._save) ...
+            Image.fromarray(image).save(buffer, format="JPEG", quality=int(cams["jpeg_quality"][c]))
+            buffer.seek(0)
+            with Image.open(buffer) as decoded:  # ... decoded as reid.data.image_dataset.read_image does
+                tensor = torch.from_numpy(np.asarray(decoded.convert("RGB")).copy()).permute(2, 0, 1).contiguous()
+            for step in st["head"]:
+                tensor = step(tensor)
+            out[row_of[i]] = torch.as_tensor(tensor).numpy()
+            done += 1
+    out.flush()
+    return done
+
+
+def _rows(files: list[str]) -> dict[int, int]:
+    """Plan index -> row of the distractor array (file-name order, as :func:`distractor_records`)."""
+    names = sorted((f, i) for i, f in enumerate(files) if f.startswith("bounding_box_test/0000_"))
+    return {i: row for row, (_, i) in enumerate(names)}
+
+
+def render_distractor_inputs(dataset_root: str | Path, count: int, height: int, width: int, *, jobs: int = 1,
+                             cache_root=None, progress: bool = True) -> np.ndarray:
+    """``distractor_inputs(ensure_distractors(dataset_root, count), height, width)`` without the files.
+
+    Renders the ``count`` distractor people in memory (``jobs`` worker processes, one thread each)
+    and caches the ``uint8`` array ``(count, 3, height, width)`` under the SynthReID cache
+    (content-addressed like the image sets); returns it as a read-only memory map.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from tqdm.auto import tqdm
+
+    from reid.data import synthreid, transforms
+    from reid.data.cache import content_key, library_fingerprint, module_source
+
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ConfigError(f"distractor count must be a positive integer, got {count!r}.")
+    params = distractor_params(dataset_root)
+    key = content_key(sources=[module_source(synthreid), module_source(transforms)],
+                      params={"count": count, **params, "height": height, "width": width, "steps": _CACHED_STEPS,
+                              "libraries": library_fingerprint("numpy", "scipy", "pillow", "torch", "torchvision")})
+    path = synthreid.cache_dir(cache_root) / f"distractors{count}-seed{params['seed']}-inputs{height}x{width}-{key}.npy"
+    if path.is_file():
+        return np.load(path, mmap_mode="r")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    _, _, plan, files = _generation(params, count)
+    if len(_rows(files)) != count:
+        raise RuntimeError(f"the generator planned {len(_rows(files))} distractors, not {count}; update reid.data.distractors.")
+    batches = _render_batches(plan, params["num_cameras"])
+    jobs = max(1, min(int(jobs), len(batches)))
+    try:
+        np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(count, 3, height, width)).flush()
+        # small work units, handed out in turn: every worker stays busy, and the bar moves
+        units = [batches[i:i + 8] for i in range(0, len(batches), 8)]
+        init = (params, count, tmp, height, width)
+        with tqdm(total=count, desc="distractors", unit="img", disable=not progress) as bar:
+            if jobs == 1:
+                _init_worker(*init)
+                try:
+                    for unit in units:
+                        bar.update(_render_worker(unit))
+                finally:
+                    _STATE.clear()
+            else:
+                with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_init_worker, initargs=init) as pool:
+                    for done in pool.map(_render_worker, units):
+                        bar.update(done)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return np.load(path, mmap_mode="r")

@@ -106,12 +106,11 @@ DISTRACTOR_COUNTS = (0, 2000, 8000, 32000, 125000, 500000)
 def distractor_features(model, objective, data, cfg, count: int):
     """Embeddings of the first ``count`` generated distractor people of ``data``'s SynthReID cameras
     (:mod:`reid.data.distractors`), computed like the run's own gallery features."""
-    from reid.data.distractors import distractor_inputs, ensure_distractors, input_batches
+    from reid.data.distractors import input_batches, render_distractor_inputs
     from reid.engine.evaluation import extract_features
 
-    root = ensure_distractors(data.root, count, progress=False)
     height, width = cfg["input"]["height"], cfg["input"]["width"]
-    inputs = distractor_inputs(root, height, width, progress=False)
+    inputs = render_distractor_inputs(data.root, count, height, width, progress=False)
     batches = ((batch,) for batch in input_batches(inputs, height, width, batch_size=cfg["eval"]["batch_size"]))
     device = next(model.parameters()).device
     return extract_features(model, batches, device=device, feature=objective.eval_feature)
@@ -137,9 +136,10 @@ def distractor_curve(model, objective, data, features, cfg) -> dict[str, float]:
     """Paper 002, Fig. 4 on SynthReID: single-query rank-1 and mAP of the run's test queries as up to
     500,000 generated distractor people (the dataset's own cameras, identities outside it) join the
     gallery, at :data:`DISTRACTOR_COUNTS`. The claims' slope rule fits each run's metric against
-    log10 of the gallery size. The distractor images are generated once per machine
-    (:func:`reid.data.distractors.ensure_distractors`, about 23 CPU minutes); each run then embeds
-    them (about 5 CPU minutes at the study scale) and ranks with the streaming evaluator."""
+    log10 of the gallery size. The distractors' input tensors are rendered once per machine and
+    input size (:func:`reid.data.distractors.render_distractor_inputs`; build them before a study,
+    with several jobs); each run then embeds them (5-7 CPU minutes at the study scale) and ranks
+    with the library's gallery-size curve."""
     return distractor_metrics(model, objective, data, features, cfg)
 
 
