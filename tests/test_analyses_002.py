@@ -75,3 +75,18 @@ def test_registry_slope_claims_read_the_declared_metrics():
         for role in ("baseline", "variant"):
             assert "distractor_curve" in study["study"]["variants"][claim["test"][role]]["eval.analyses"]
     assert json.dumps(slopes[0]["test"]["rule"]["x"]) == json.dumps(slopes[1]["test"]["rule"]["x"])
+
+
+def test_plot_gallery_curves_draws_every_seed_and_the_means():
+    import matplotlib.pyplot as plt
+
+    from reid.viz.support_neighbor import plot_gallery_curves
+
+    claim = {"id": "gallery_slope_map", "metric": "gallery_mAP_slope", "verdict": "inconclusive",
+             "baseline": "batch_hard", "variant": "support_neighbor", "x": [10, 100, 1000],
+             "baseline_curves": [[0.5, 0.4, 0.3], [0.6, 0.5, 0.3]], "variant_curves": [[0.5, 0.45, 0.4], [0.55, 0.5, 0.4]]}
+    ax = plot_gallery_curves(claim)
+    assert len(ax.lines) == 2 * (2 + 1) and ax.get_xscale() == "log"
+    mean_variant = [line for line in ax.lines if line.get_label() == "support_neighbor"][0]
+    assert list(mean_variant.get_ydata()) == pytest.approx([52.5, 47.5, 40.0])
+    plt.close("all")

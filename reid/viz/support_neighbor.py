@@ -5,6 +5,8 @@ and the toy runs of :mod:`reid.toys.support_neighbor` (which computes; this modu
   negative (``N_i``) support neighbours, the samples the loss ignores, and the forces of the
   separation and squeeze terms on every point.
 * :func:`plot_runs` — start and end positions of toy runs.
+* :func:`plot_gallery_curves` — a gallery-size claim of the evidence file (Fig. 4): each seed's
+  metric against the gallery size for both losses, and their means.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import torch
 
 from reid.toys.support_neighbor import ToyRun, anchor_forces
 
-__all__ = ["plot_support_set", "plot_runs"]
+__all__ = ["plot_support_set", "plot_runs", "plot_gallery_curves"]
 
 COLOURS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:olive"]
 
@@ -71,3 +73,24 @@ def plot_runs(labels: torch.Tensor, runs: list[ToyRun], axes=None):
         ax.set_title(f"{run.name}\nintra {last['intra']:.2f}, nearest other {last['nearest_other']:.2f}", fontsize=9)
         ax.set_aspect("equal")
     return axes
+
+
+def plot_gallery_curves(claim: dict, *, ax=None):
+    """One slope claim of ``evidence/support_neighbor.json``: the metric (%) of every seed (thin)
+    and the mean (thick) against the gallery size (log scale), baseline grey, variant coloured."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 4))
+    x = np.asarray(claim["x"], dtype=float)
+    for role, colour in (("baseline", "#4d4d4d"), ("variant", "tab:blue")):
+        curves = 100 * np.asarray(claim[f"{role}_curves"], dtype=float)
+        for curve in curves:
+            ax.plot(x, curve, color=colour, alpha=0.3, lw=1)
+        ax.plot(x, curves.mean(0), color=colour, lw=2.5, marker="o", label=claim[role])
+    ax.set_xscale("log")
+    ax.set_xlabel("gallery size (test gallery + distractors)")
+    ax.set_ylabel(claim["metric"].replace("gallery_", "").replace("_slope", "") + " (%)")
+    ax.set_title(f"{claim['id']}: {claim['verdict']}", fontsize=10)
+    ax.legend()
+    return ax
