@@ -166,6 +166,50 @@ def joint_bayesian(model, objective, data, features, cfg) -> dict[str, float]:
 # ------------------------------------------------------------------ paper 001 (adaptive_margin)
 
 # ------------------------------------------------------------------ paper 002 (support_neighbor)
+#: Distractors that ``distractor_curve`` adds to a run's test gallery: nested (the first n of one
+#: fixed random permutation), up to the 500,000 of Market-1501's distractor set (paper 002, Fig. 4).
+DISTRACTOR_COUNTS = (0, 2000, 8000, 32000, 125000, 500000)
+
+
+def distractor_features(model, objective, data, cfg, count: int):
+    """Embeddings of the first ``count`` generated distractor people of ``data``'s SynthReID cameras
+    (:mod:`reid.data.distractors`), computed like the run's own gallery features."""
+    from reid.data.distractors import input_batches, render_distractor_inputs
+    from reid.engine.evaluation import extract_features
+
+    height, width = cfg["input"]["height"], cfg["input"]["width"]
+    inputs = render_distractor_inputs(data.root, count, height, width, progress=False)
+    batches = ((batch,) for batch in input_batches(inputs, height, width, batch_size=cfg["eval"]["batch_size"]))
+    device = next(model.parameters()).device
+    return extract_features(model, batches, device=device, feature=objective.eval_feature)
+
+
+def distractor_metrics(model, objective, data, features, cfg, counts=DISTRACTOR_COUNTS) -> dict[str, float]:
+    """``gallery_mAP@n`` and ``gallery_rank1@n`` (fractions) for every ``n`` in ``counts``, and
+    ``gallery_images``, the size of the run's own test gallery (junk included)."""
+    from reid.metrics.analysis import gallery_size_curve
+
+    f = features
+    extra = distractor_features(model, objective, data, cfg, max(counts))
+    curve = gallery_size_curve(f["query"], f["gallery"], extra, f["query_pids"], f["gallery_pids"], f["query_camids"],
+                               f["gallery_camids"], num_distractors=list(counts), seed=0, metric=f["metric"],
+                               normalize=bool(f["normalize"]))
+    out = {f"gallery_{m}@{c['num_distractors']}": c[m] for c in curve for m in ("mAP", "rank1")}
+    out["gallery_images"] = float(len(f["gallery"]))  # the curve's x is this plus the distractors
+    return out
+
+
+@register_analysis("distractor_curve", metrics=(*(f"gallery_{m}@{n}" for m in ("mAP", "rank1") for n in DISTRACTOR_COUNTS), "gallery_images"))
+def distractor_curve(model, objective, data, features, cfg) -> dict[str, float]:
+    """Paper 002, Fig. 4 on SynthReID: single-query rank-1 and mAP of the run's test queries as up to
+    500,000 generated distractor people (the dataset's own cameras, identities outside it) join the
+    gallery, at :data:`DISTRACTOR_COUNTS`. The claims' slope rule fits each run's metric against
+    log10 of the gallery size. The distractors' input tensors are rendered once per machine and
+    input size (:func:`reid.data.distractors.render_distractor_inputs`; build them before a study,
+    with several jobs); each run then embeds them (5-7 CPU minutes at the study scale) and ranks
+    with the library's gallery-size curve."""
+    return distractor_metrics(model, objective, data, features, cfg)
+
 
 # ------------------------------------------------------------------ paper 003 (view_adaptation)
 

@@ -273,7 +273,13 @@ class PairObjective(Objective):
 
 
 class MetricObjective(Objective):
-    """A metric loss on the embedding of a P x K batch (paper 002, Sec. 3.1-3.3)."""
+    """A metric loss on the embedding of a P x K batch (paper 002, Sec. 3.1-3.3).
+
+    ``loss.name``: ``support_neighbor`` (Eq. 3-6 with ``k``, ``sigma``, ``lam``, ``squared``, and
+    ``normalize``: L2-normalised training features, which give sigma a fixed scale) or the
+    triplet baselines ``batch_hard`` / ``batch_all`` (``margin``, ``soft``: softplus instead of
+    the hinge, TriNet's soft margin with ``margin: 0``; ``triplet_normalize``; ``squared``).
+    """
 
     variants = ("support_neighbor", "batch_hard", "batch_all")
 
@@ -289,11 +295,10 @@ class MetricObjective(Objective):
                     f"loss.k={c['k']} support neighbours need a batch of more than k images "
                     f"(P x K = {batch}); lower loss.k or raise sampler.p / sampler.k."
                 )
-            self.loss = SupportNeighborLoss(c["k"], c["sigma"], c["lam"], squared=c["squared"])
-        elif c["name"] == "batch_hard":
-            self.loss = BatchHardTripletLoss(c["margin"], squared=c["squared"])
+            self.loss = SupportNeighborLoss(c["k"], c["sigma"], c["lam"], squared=c["squared"], normalize=c["normalize"])
         else:
-            self.loss = BatchAllTripletLoss(c["margin"], squared=c["squared"])
+            triplet = BatchHardTripletLoss if c["name"] == "batch_hard" else BatchAllTripletLoss
+            self.loss = triplet(c["margin"], soft=c["soft"], normalize=c["triplet_normalize"], squared=c["squared"])
 
     def train_step(self, model, batch, ctx):
         with ctx.autocast():

@@ -25,6 +25,15 @@ comparison uses.
 other samples" is worst) and says only that σ is "favored ... bigger than 30". Both are therefore
 required arguments; ``k`` may be at most ``batch - 1``.
 
+**Feature scale (``normalize``).** σ multiplies a distance, so "σ > 30" means something only on a
+fixed feature scale, and the paper never says whether the *training* features are normalised (it
+normalises them at test time: "we normalize the embeddings to unit vectors"). On raw features the
+network can rescale its embedding and so choose its own effective σ (scaling every feature by c
+turns σ into cσ, or c²σ for the squared distance); with ``normalize=True`` every row is first mapped to the unit sphere, so
+``D ∈ [0, 2]`` (``[0, 4]`` squared), σD ranges over ``[0, 2σ]`` and σ has a fixed meaning — the
+temperature of a cosine softmax, where scales of about 30 are the usual choice. The class default
+(``False``) is Eq. 3–5 on the features as given; the recipe trains with ``normalize=True``.
+
 **Numerics.** With σ ≥ 30 and raw (unnormalised) features ``e^{-σD}`` underflows to 0 in float32,
 turning Eq. 4 into ``-log(0/0)``. We compute Eq. 4 as a difference of log-sum-exps,
 ``logsumexp_{s∈K_i}(-σD_is) - logsumexp_{p∈P_i}(-σD_ip)``, which is exact and never underflows
@@ -124,8 +133,9 @@ def support_neighbors(dist: torch.Tensor, labels: torch.Tensor, k: int, no_posit
 class SupportNeighborLoss(nn.Module):
     """Support neighbour loss ``L_sn = L_spr + λ·L_sqz`` (paper 002, Eq. 3–6).
 
-    ``SupportNeighborLoss(k, sigma, lam=0.1, *, squared=False, no_positive="skip", reduction="mean")``;
-    ``forward(features, labels) -> loss`` on a P×Q batch. Diagnostics of the last call are in
+    ``SupportNeighborLoss(k, sigma, lam=0.1, *, squared=False, normalize=False, no_positive="skip",
+    reduction="mean")``; ``forward(features, labels) -> loss`` on a P×Q batch. ``normalize=True``
+    L2-normalises the features first (see the module docstring: it gives σ a fixed scale). Diagnostics of the last call are in
     ``last_stats`` (separation and squeeze parts, anchors used, how often the no-positive rule fired).
     """
 
@@ -136,6 +146,7 @@ class SupportNeighborLoss(nn.Module):
         lam: float = 0.1,
         *,
         squared: bool = False,
+        normalize: bool = False,
         no_positive: str = "skip",
         reduction: str = "mean",
     ) -> None:
@@ -152,20 +163,21 @@ class SupportNeighborLoss(nn.Module):
         self.sigma = float(sigma)
         self.lam = float(lam)
         self.squared = bool(squared)
+        self.normalize = bool(normalize)
         self.no_positive = no_positive
         self.reduction = check_reduction(reduction)
         self.last_stats: dict[str, float] = {}
 
     def extra_repr(self) -> str:
         return (
-            f"k={self.k}, sigma={self.sigma}, lam={self.lam}, squared={self.squared}, "
+            f"k={self.k}, sigma={self.sigma}, lam={self.lam}, squared={self.squared}, normalize={self.normalize}, "
             f"no_positive={self.no_positive!r}, reduction={self.reduction!r}"
         )
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         check_finite(self, features=features)
         check_batch(features, labels)
-        dist = batch_distances(features, squared=self.squared)
+        dist = batch_distances(features, squared=self.squared, normalize=self.normalize)
         sn = support_neighbors(dist, labels, self.k, self.no_positive)
         d_support = dist.gather(1, sn.index)  # D(x_i, x_s) for the support columns, differentiable
         used = sn.used
