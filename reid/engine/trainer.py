@@ -163,7 +163,8 @@ class Trainer:
 
     def _set_lr(self) -> float:
         base = self.cfg["optimizer"]["lr"]
-        factor = lr_factor(self.cfg["schedule"], base, self.epoch, self.iteration)
+        epoch, iteration = self.objective.schedule_position(self.epoch, self.iteration, self.per_epoch)
+        factor = lr_factor(self.cfg["schedule"], base, epoch, iteration)
         for opt in self.optimizers.values():
             for group in opt.param_groups:
                 group["lr"] = base * group.get("lr_mult", 1.0) * factor
@@ -329,7 +330,8 @@ class Trainer:
         feats["metric"], feats["normalize"] = self.cfg["eval"]["metric"], self.cfg["eval"]["normalize"]
         feats["feature"] = self.objective.eval_feature
         ckpt.save_atomic(feats, self.run_dir / "features.pt")
-        return metrics_from_features(feats, metric=self.cfg["eval"]["metric"], normalize=self.cfg["eval"]["normalize"])
+        ev = self.cfg["eval"]
+        return metrics_from_features(feats, metric=ev["metric"], normalize=ev["normalize"], protocol=ev["protocol"])
 
 
 def _comparable(cfg: dict) -> dict:

@@ -3,7 +3,7 @@
 A recipe file (``reid/recipes/<name>.yaml``) is the paper's "implementation details" paragraph
 written as configuration. Its top-level sections are
 
-``data``       which SynthReID preset to generate when no real root is given
+``data``       which SynthReID preset to generate when no real root is given, and its layout
 ``model``      :func:`reid.models.build_model` options (+ ``classifier``, ``attribute_q``)
 ``input``      image size and augmentation
 ``sampler``    how training batches are formed
@@ -11,7 +11,7 @@ written as configuration. Its top-level sections are
 ``optimizer``  SGD / Adam, learning rate, multipliers
 ``schedule``   learning-rate schedule
 ``train``      length (``epochs`` or ``iterations``)
-``eval``       the retrieval distance
+``eval``       the retrieval distance and the evaluation protocol
 ``runtime``    devices and speed options (never change results on CPU)
 ``choices``    the allowed values of keys that switch between variants
 
@@ -45,8 +45,10 @@ SCALES = ("smoke", "study", "full")
 #: Defaults every recipe shares; a recipe file only states what it changes.
 COMMON: dict[str, Any] = {
     # SynthReID preset generated when no dataset root is given; synth_ids / synth_cameras change
-    # its number of identities / cameras (null: the preset's own).
-    "data": {"synth_preset": "smoke", "synth_ids": None, "synth_cameras": None},
+    # its number of identities / cameras (null: the preset's own). layout: SynthReID's Market-1501
+    # folders, or its VIPeR-style two-camera folder (one image per person and view; evaluate it
+    # with eval.protocol=single_shot).
+    "data": {"synth_preset": "smoke", "synth_ids": None, "synth_cameras": None, "layout": "market"},
     "input": {"height": 256, "width": 128, "flip": True, "random_erasing": 0.0},
     "train": {
         "epochs": None,  # training length in epochs ...
@@ -54,7 +56,8 @@ COMMON: dict[str, Any] = {
         "batches_per_epoch": None,  # cap on batches per epoch (None: one pass over the training set)
         "grad_clip": None,  # max gradient norm (None: no clipping; no paper clips)
     },
-    "eval": {"metric": "euclidean", "normalize": False, "batch_size": 128},
+    # protocol: the metrics written to results.json (reid.engine.evaluation.PROTOCOLS)
+    "eval": {"metric": "euclidean", "normalize": False, "batch_size": 128, "protocol": "market_sq"},
     "runtime": {
         "num_workers": None,  # None: 0 on CPU (bit-reproducible), min(8, cores) on CUDA
         "amp": True,  # bf16 autocast on CUDA (ignored on CPU)
@@ -72,6 +75,8 @@ COMMON_CHOICES: dict[str, list] = {
     "schedule.name": ["constant", "step", "exponential", "warmup_multistep"],
     "schedule.unit": ["epoch", "iteration"],
     "eval.metric": ["euclidean", "sqeuclidean", "cosine"],
+    "eval.protocol": ["market_sq", "market_mq", "single_shot"],
+    "data.layout": ["market", "two_view"],
     "objective": ["classification", "pairs", "metric", "view_adaptation", "joint"],
 }
 
