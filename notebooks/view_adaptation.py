@@ -208,8 +208,11 @@ display(make_table([{"variant": k, "recipe overrides": ", ".join(f"{a}={b}" for 
 #   implement MTMCT's placement, one hinge per anchor on $\sum_N w_n d_n$
 #   (`negative_hinge="anchor"`, the default), and keep the printed one as an option
 #   (`negative_hinge="pair"`); the study runs both.
-# * The weights are functions of $d$ and are differentiated through, as MTMCT's own code does
-#   (`detach_weights=True` treats them as constants).
+# * **Are the weights differentiated?** Eq. 6 defines them as functions of $d$; MTMCT's code
+#   differentiates through them. The text uses them to "assign larger weights to difficult
+#   samples", i.e. to weigh each pair's pull or push, and differentiating through the soft-min's
+#   normaliser rewards pulling *far* negatives in (section 3). We hold them constant for the
+#   gradient (`detach_weights=True`, the default); `detach_weights=False` is MTMCT's choice.
 # ```
 #
 # $$\ell(x_s) = \sum_{P} -\log D_s + \sum_{N} -\log(1-D_s)
@@ -217,21 +220,25 @@ display(make_table([{"variant": k, "recipe overrides": ", ".join(f"{a}={b}" for 
 #   w = \mathrm{softmax}_P(d),\ \mathrm{softmax}_N(-d).$$ (va-eq5)
 #
 # Its gradient with respect to the distances (per anchor; derived in
-# `reid.toys.view_adaptation.similarity_grads`, with $\partial w_p/\partial d_q = w_p(\delta_{pq}-w_q)$,
-# $\partial w_n/\partial d_q = -w_n(\delta_{nq}-w_q)$, $D = \sum_N w_n d_n$, $h = \max(0, m - D)$):
+# `reid.toys.view_adaptation.similarity_grads`), with $D = \sum_N w_n d_n$ and $h = \max(0, m - D)$,
+# is, with the weights held constant,
 #
-# $$\frac{\partial \ell}{\partial d_q} = \gamma\,w_q\Bigl(2d_q + d_q^2 - \sum_P w_p d_p^2\Bigr)\ (q\in P),
+# $$\frac{\partial \ell}{\partial d_q} = 2\gamma\,w_q d_q\ (q\in P),
 #   \qquad
-#   \frac{\partial \ell}{\partial d_q} = -2\gamma\,h\,w_q\,(1 - d_q + D)\ (q\in N).$$ (va-eq5-grad)
+#   \frac{\partial \ell}{\partial d_q} = -2\gamma\,h\,w_q\ (q\in N):$$ (va-eq5-grad)
 #
-# Every negative is pushed apart in proportion to its soft-min weight while the hinge is active,
-# except those farther than $1 + D$ from the anchor, which carry exponentially small weights. For
-# the printed placement, with $h_n = \max(0, m - w_n d_n)$,
+# every positive is pulled and every negative pushed, each in proportion to its weight, the hardest
+# ones most, until the soft-min negative distance clears the margin. Differentiated through the
+# weights ($\partial w_p/\partial d_q = w_p(\delta_{pq}-w_q)$, $\partial w_n/\partial d_q = -w_n(\delta_{nq}-w_q)$)
+# the factors become $w_q(2d_q + d_q^2 - \sum_P w_p d_p^2)$ and $-2h\,w_q(1 - d_q + D)$: positives
+# nearer than the weighted mean are pushed apart, and negatives farther than $1 + D$ are pulled in.
+# For the printed placement with differentiated weights, $h_n = \max(0, m - w_n d_n)$,
 #
 # $$\frac{\partial \ell}{\partial d_q} = -2\gamma\,w_q\Bigl(h_q\,(1-d_q) + \sum_N h_n w_n d_n\Bigr)\ (q\in N),$$ (va-eq5-pair-grad)
 #
 # which turns positive (pulls the pair together) once $h_q(d_q - 1)$ exceeds the coupling sum —
-# roughly for every negative farther than one unit beyond the weighted mean distance. Finally
+# roughly for every negative farther than one unit beyond the weighted mean distance — and the
+# hinge never switches off. Finally
 # $\partial d_{ij}/\partial M_s(x_s^i) = (M_s(x_s^i) - M_t(x_t^j))/d_{ij} = -\partial d_{ij}/\partial M_t(x_t^j)$.
 #
 # ### Training (Algorithm 1, Eq. 4) and the other readings
@@ -292,9 +299,7 @@ pid = torch.arange(3).repeat_interleave(2)
 same = pid[:, None] == pid[None, :]
 logits = torch.randn(6, 6, generator=gen, dtype=torch.float64)
 READINGS = {"Eq. 2 (read)": dict(adaptive=False),
-            "Eq. 5–6, per-anchor hinge (default)": dict(adaptive=True, negative_hinge="anchor"),
-            "Eq. 5–6, per-pair hinge (printed)": dict(adaptive=True, negative_hinge="pair"),
-            "Eq. 5–6, per-anchor hinge, frozen weights": dict(adaptive=True, detach_weights=True)}
+            **{f"Eq. 5–6, {name}": dict(adaptive=True, **kw) for name, kw in toys.READINGS.items()}}
 for name, kw in READINGS.items():
     loss = SimilarityDiscriminatorLoss(margin=2.0, gamma=2.5, **kw)
     lg = logits.clone().requires_grad_(True)
@@ -338,8 +343,9 @@ assert bool((w_n_printed.sum(1) < 0.5).all())
 # distance unit against the margin $m = 2$ (the recipe does not normalise features). For every
 # negative pair: is its hinge active, and does gradient descent on $\ell$ pull it *together*
 # ($\partial\ell/\partial d > 0$)? `pulled |g|` is the share of the negatives' total gradient that
-# pulls. The same table, for any trained run, is printed by
-# `python -m reid.toys.view_adaptation RUN_DIR`.
+# pulls. Four readings: the hinge per negative pair (as printed) or per anchor (MTMCT), with the
+# weights differentiated through or held constant. The same table, for any trained run, is printed
+# by `python -m reid.toys.view_adaptation RUN_DIR`.
 
 # %%
 census = toys.census_table(toys.census_batches())
@@ -351,7 +357,8 @@ display(make_table(census, title="Negative pairs of the full recipe's SP batch (
 # NBVAL_IGNORE_OUTPUT
 (d_big, same_big), = toys.census_batches(stds=(1.0,)).values()
 panels = {}
-for name, kw in (("per-pair hinge (printed)", {"negative_hinge": "pair"}), ("per-anchor hinge (default)", {})):
+for name, kw in (("per-pair hinge, differentiated weights (former default)", {"negative_hinge": "pair", "detach_weights": False}),
+                 ("per-anchor hinge, frozen weights (default)", {})):
     _, g = toys.similarity_grads(torch.zeros_like(d_big), d_big, same_big, adaptive=True, reduction="sum", **kw)
     panels[name] = (d_big[~same_big].numpy(), g[~same_big].numpy())
 va.plot_negative_gradients(panels)
@@ -363,12 +370,13 @@ assert all(r["active"] > 90 for r in pair_rows)  # the printed hinge is (almost)
 assert all(r["pulled"] == 0 for r in census if r["reading"].startswith("per-anchor"))
 
 # %% [markdown]
-# With the printed placement the hinge is active on (nearly) every negative at every scale, and
-# once negative distances spread over more than a unit — at the scale of unnormalised VGG
-# features — most negative pairs are pulled *together*, half of the gradient mass with them. With
-# one hinge per anchor no negative is pulled on these batches, and the hinge is switched off once
-# the soft-min negative distance clears the margin, as a margin should be. Section 6 repeats the
-# count on trained features.
+# With the printed placement the hinge is active on (nearly) every negative at every scale; with
+# the weights differentiated through, once negative distances spread over more than a unit — at
+# the scale of unnormalised VGG features — most negative pairs are pulled *together*, with up to
+# half of the gradient mass. With one hinge per anchor no negative is pulled on these batches, and
+# the hinge is switched off once the soft-min negative distance clears the margin, as a margin
+# should be. Section 5 repeats the count on trained features, where the differentiated per-anchor
+# form pulls some far negatives too; the errata entry gives the measured fractions.
 
 # %% [markdown]
 # ## 4. Mechanism: view confusion in 2-D

@@ -165,15 +165,33 @@ def test_default_reading_never_pulls_negatives_on_the_full_recipe_batch(std):
     # the full recipe's SP batch: 32 identities x 4 images = 64 probe x 64 gallery features, 512-d
     from reid.toys.view_adaptation import census_batches
 
-    (d, same), = census_batches(stds=(std,)).values()
+    ((d, same),) = census_batches(stds=(std,)).values()
     grads = {}
-    for hinge in ("anchor", "pair"):
+    for hinge, detach in (("anchor", True), ("pair", False)):  # the default; the former default
         dd = d.clone().requires_grad_()
-        SimilarityDiscriminatorLoss(adaptive=True, negative_hinge=hinge)(torch.zeros_like(d), dd, same).backward()
+        loss = SimilarityDiscriminatorLoss(adaptive=True, negative_hinge=hinge, detach_weights=detach)
+        loss(torch.zeros_like(d), dd, same).backward()
         grads[hinge] = dd.grad[~same]
     assert torch.all(grads["anchor"] <= 0)  # gradient descent never shrinks a negative distance
     if std >= 0.5:  # the printed placement pulls most negatives together at this feature scale
         assert (grads["pair"] > 0).double().mean() > 0.5
+
+
+def test_frozen_weights_never_pull_a_far_negative_in():
+    # one anchor, negatives at 0.5, 0.6 and 3.0: the soft-min mean D ≈ 0.7 < m, so the hinge is
+    # active. Differentiated through the weights, the far negative (3.0 > 1 + D) is pulled *in*:
+    # that raises its weight and so D. With the weights frozen (the default) every negative is pushed.
+    d = f64(0.2, 0.5, 0.6, 3.0)[None, :]
+    same = torch.tensor([[True, False, False, False]])
+    logits = torch.zeros(1, 4, dtype=torch.float64)
+    grads = {}
+    for detach in (True, False):
+        dd = d.clone().requires_grad_()
+        SimilarityDiscriminatorLoss(adaptive=True, detach_weights=detach)(logits, dd, same).backward()
+        grads[detach] = dd.grad[0, 1:]
+    assert SimilarityDiscriminatorLoss(adaptive=True).detach_weights  # frozen is the default
+    assert torch.all(grads[True] < 0)
+    assert grads[False][2] > 0 and torch.all(grads[False][:2] < 0)
 
 
 @pytest.mark.parametrize("hinge", ["anchor", "pair"])
@@ -218,7 +236,9 @@ def test_similarity_gradcheck_through_features(adaptive, hinge):
     logits = torch.randn(6, 6, generator=g, dtype=torch.float64, requires_grad=True)
     ids = torch.tensor([0, 0, 1, 1, 2, 2])
     same = ids[:, None] == ids[None, :]
-    loss = SimilarityDiscriminatorLoss(margin=2.0, gamma=2.5, adaptive=adaptive, negative_hinge=hinge)
+    # the weights differentiated through: gradcheck compares with finite differences of the forward
+    loss = SimilarityDiscriminatorLoss(margin=2.0, gamma=2.5, adaptive=adaptive, negative_hinge=hinge,
+                                       detach_weights=False)
     assert torch.autograd.gradcheck(lambda a, b, c: loss(c, euclidean(a, b), same), (fs, ft, logits))
 
 

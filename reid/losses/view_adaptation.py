@@ -199,8 +199,12 @@ class SimilarityDiscriminatorLoss(nn.Module):
       errata and :func:`reid.toys.view_adaptation.negative_gradient_census`);
     * the weights are the normalised ones of :func:`adaptive_weights` (Eq. 6's soft-min
       denominator prints ``e^{+d}``; we use ``e^{-d}`` in numerator and denominator), and they are
-      differentiated through, as in MTMCT's own implementation; ``detach_weights=True`` treats
-      them as constants.
+      **constants** for the gradient (``detach_weights=True``, default): the text uses them to
+      "assign larger weights to difficult samples", i.e. to weigh each pair's pull or push.
+      ``detach_weights=False`` differentiates through them, as MTMCT's own code does; then the
+      soft-min's normaliser adds a term ``w_q(D - d_q)`` per negative (``D = Σ_n w_n d_n``) that
+      pulls every negative farther than ``D + 1`` *in* (it raises its weight and so ``D``), and
+      the soft-max pushes positives nearer than the weighted mean apart.
 
     **Reduction.** ``"sum"`` is the Σ over all pairs (over anchors, for Eq. 5); ``"mean"`` divides
     each Σ by its number of terms: the pair-classification part and Eq. 2's contrastive part by
@@ -219,7 +223,7 @@ class SimilarityDiscriminatorLoss(nn.Module):
         *,
         negative_hinge: str = "anchor",
         pair_term: str = "bce",
-        detach_weights: bool = False,
+        detach_weights: bool = True,
         reduction: str = "mean",
     ) -> None:
         super().__init__()

@@ -49,6 +49,7 @@ __all__ = [
     "negative_gradient_census",
     "census_batches",
     "census_table",
+    "READINGS",
     "feature_batches",
     "TwoViewToy",
     "two_view_toy",
@@ -127,7 +128,7 @@ def similarity_grads(
     gamma: float = 2.5,
     adaptive: bool = False,
     negative_hinge: str = "anchor",
-    detach_weights: bool = False,
+    detach_weights: bool = True,
     reduction: str = "mean",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(∂ℓ/∂logit, ∂ℓ/∂d)`` of the similarity discriminator loss, Eq. 2 (read) or Eq. 5 + Eq. 6.
@@ -150,8 +151,9 @@ def similarity_grads(
 
         C_N = Σ_n h_n²                     ∂C_N/∂d_q = −2 w_q [ h_q (1 − d_q) + Σ_n h_n w_n d_n ]    (q ∈ N)
 
-    With ``detach_weights=True`` the weights are constants: ``2 w_q d_q``, ``−2 h w_q`` and
-    ``−2 w_q h_q``, which never change sign. Differentiated through, the per-pair hinge pulls a
+    The forms above differentiate through the weights (``detach_weights=False``). With
+    ``detach_weights=True`` (the loss's default) the weights are constants: ``2 w_q d_q``,
+    ``−2 h w_q`` and ``−2 w_q h_q``, which never change sign. Differentiated through, the per-pair hinge pulls a
     negative *in* once ``h_q (d_q − 1) > Σ_n h_n w_n d_n`` — with ``w_n ≈ 1/|N|`` roughly every
     negative farther than ``1 +`` the mean distance — whereas the per-anchor hinge pulls only
     negatives farther than ``1 + D`` from the anchor, with the small weight ``w_q`` that the
@@ -208,7 +210,7 @@ def negative_gradient_census(
     same: torch.Tensor,
     *,
     negative_hinge: str = "anchor",
-    detach_weights: bool = False,
+    detach_weights: bool = True,
     margin: float = 2.0,
     gamma: float = 2.5,
 ) -> dict:
@@ -295,14 +297,21 @@ def feature_batches(features: dict, *, p: int = 32, s: int = 4, batches: int = 2
         yield euclidean(fq, fg), pid[:, None] == pid[None, :]
 
 
+#: The four readings of Eq. 5's negative term the census compares: where the weighted negatives
+#: meet the margin (per pair, as printed; per anchor, as in MTMCT) x whether the Eq. 6 weights
+#: are differentiated through.
+READINGS = {
+    "per-pair hinge, differentiated weights (the former default)": {"negative_hinge": "pair", "detach_weights": False},
+    "per-pair hinge, frozen weights": {"negative_hinge": "pair", "detach_weights": True},
+    "per-anchor hinge, differentiated weights (MTMCT's code)": {"negative_hinge": "anchor", "detach_weights": False},
+    "per-anchor hinge, frozen weights (default)": {"negative_hinge": "anchor", "detach_weights": True},
+}
+
+
 def census_table(batches: dict, *, readings=None) -> list[dict]:
     """One row per (batch, reading) of :func:`negative_gradient_census`; ``batches`` maps a label
     to ``(d, same)`` or to a list of them (averaged)."""
-    readings = readings or {
-        "per-pair hinge (printed placement)": {"negative_hinge": "pair"},
-        "per-anchor hinge (MTMCT, default)": {"negative_hinge": "anchor"},
-        "per-anchor hinge, frozen weights": {"negative_hinge": "anchor", "detach_weights": True},
-    }
+    readings = readings or READINGS
     rows = []
     for label, batch in batches.items():
         group = batch if isinstance(batch, list) else [batch]
@@ -516,9 +525,9 @@ def main(argv=None) -> None:
 
         feats = torch.load(Path(run) / "features.pt", map_location="cpu", weights_only=False)
         batches[f"trained features: {run}"] = list(feature_batches(feats))
-    print(f"{'batch':<44} {'reading':<36} {'median d':>8} {'active %':>8} {'pulled %':>8} {'pulled |g| %':>12}")
+    print(f"{'batch':<44} {'reading':<60} {'median d':>8} {'active %':>8} {'pulled %':>8} {'pulled |g| %':>12}")
     for r in census_table(batches):
-        print(f"{r['batch']:<44} {r['reading']:<36} {r['median_d']:8.2f} {r['active']:8.1f} {r['pulled']:8.1f} "
+        print(f"{r['batch']:<44} {r['reading']:<60} {r['median_d']:8.2f} {r['active']:8.1f} {r['pulled']:8.1f} "
               f"{r['pulled_mass']:12.1f}")
 
 
