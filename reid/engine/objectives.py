@@ -376,10 +376,7 @@ class ViewAdaptationObjective(Objective):
         from reid.losses.view_adaptation import SimilarityDiscriminatorLoss, ViewConfusionLoss, ViewDiscriminatorLoss
 
         c = self.loss_cfg
-        for key, allowed in (("update", ("both", "gallery")), ("finetune_views", ("all", "own")),
-                             ("stage_schedule", ("restart", "continue"))):
-            if c[key] not in allowed:
-                raise ConfigError(f"loss.{key}={c[key]!r} is not valid; choose one of: {', '.join(allowed)}.")
+        # (the recipe's choices validate loss.update, finetune_views, stage_schedule, negative_hinge)
         if int(c["dd_steps"]) < 1:
             raise ConfigError(f"loss.dd_steps={c['dd_steps']} must be >= 1 (view-discriminator updates per mapping update).")
         if c["update"] == "gallery" and getattr(model, "shared", False):
