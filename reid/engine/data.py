@@ -78,6 +78,10 @@ def load_training_data(cfg: dict, dataset: str, root: str | Path | None, *, prog
     # SynthReID writes two layouts; data.layout picks one (real datasets have their own)
     options = {"layout": cfg["data"]["layout"]} if dataset == "synthreid" else {}
     ds = load_dataset(dataset, root, **options)
+    if cfg["data"].get("validation_ids"):  # tune on held-out training identities, never on the test split
+        from reid.data.validation import hold_out_validation
+
+        ds = hold_out_validation(ds, cfg["data"]["validation_ids"], evaluate_on=cfg["eval"].get("split", "test"))
     if not ds.train:
         raise DatasetError(f"{dataset} at {root} has no training images.")
     names, num_values, attributes = _attribute_info(ds)

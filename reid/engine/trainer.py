@@ -331,7 +331,13 @@ class Trainer:
         feats["feature"] = self.objective.eval_feature
         ckpt.save_atomic(feats, self.run_dir / "features.pt")
         ev = self.cfg["eval"]
-        return metrics_from_features(feats, metric=ev["metric"], normalize=ev["normalize"], protocol=ev["protocol"])
+        metrics = metrics_from_features(feats, metric=ev["metric"], normalize=ev["normalize"], protocol=ev["protocol"])
+        if ev.get("analyses"):  # extra per-run metrics (reid.engine.analyses)
+            from reid.engine.analyses import run_analyses
+
+            metrics.update(run_analyses(ev["analyses"], model=self.model, objective=self.objective,
+                                        data=self.data, features=feats, cfg=self.cfg))
+        return metrics
 
 
 def _comparable(cfg: dict) -> dict:
