@@ -29,7 +29,7 @@ TINY = {
     },
     "view_adaptation": {
         "input.height": 32, "input.width": 16, "model.small_width": 8, "sampler.p": 4, "sampler.s": 2,
-        "loss.similarity_epochs": 1,
+        "loss.finetune_epochs": 0, "loss.similarity_epochs": 1,
     },
     "joint_am_triplet": {
         "input.height": 32, "input.width": 16, "model.width": 8, "sampler.p": 4, "sampler.k": 2,

@@ -113,7 +113,8 @@ def test_similarity_eq2_sign_pulls_positives_and_pushes_negatives():
 # Adaptive (Eq. 5 read, Eq. 6 normalised), one anchor, logits 0, m = 2, γ = 2.5:
 #   positives d = 1, 2:    w_p = softmax(1, 2) = (1, e)/(1 + e)
 #   negatives d = 0.5, 1.5: w_n = softmax(-0.5, -1.5) = (1, e^-1)/(1 + e^-1)
-#   contrastive = w_p1·1² + w_p2·2² + (2 - w_n1·0.5)² + (2 - w_n2·1.5)²
+#   per-anchor hinge (default): w_p1·1² + w_p2·2² + (2 - (w_n1·0.5 + w_n2·1.5))²
+#   per-pair hinge (printed):   w_p1·1² + w_p2·2² + (2 - w_n1·0.5)² + (2 - w_n2·1.5)²
 ADA_D = f64(1.0, 2.0, 0.5, 1.5)[None, :]
 ADA_SAME = torch.tensor([[True, True, False, False]])
 
@@ -122,13 +123,93 @@ def test_similarity_adaptive_hand_example():
     e = math.e
     w_p = (1 / (1 + e), e / (1 + e))
     w_n = (1 / (1 + 1 / e), (1 / e) / (1 + 1 / e))
-    contrastive = w_p[0] * 1 + w_p[1] * 4 + (2 - w_n[0] * 0.5) ** 2 + (2 - w_n[1] * 1.5) ** 2
-    loss = SimilarityDiscriminatorLoss(adaptive=True, reduction="sum")
-    value = loss(torch.zeros_like(ADA_D), ADA_D, ADA_SAME)
-    assert value.item() == pytest.approx(4 * LOG2 + 2.5 * contrastive)
+    positive = w_p[0] * 1 + w_p[1] * 4
+    anchor = positive + (2 - (w_n[0] * 0.5 + w_n[1] * 1.5)) ** 2
+    pair = positive + (2 - w_n[0] * 0.5) ** 2 + (2 - w_n[1] * 1.5) ** 2
+    logits = torch.zeros_like(ADA_D)
+    default = SimilarityDiscriminatorLoss(adaptive=True, reduction="sum")
+    assert default.negative_hinge == "anchor"
+    assert default(logits, ADA_D, ADA_SAME).item() == pytest.approx(4 * LOG2 + 2.5 * anchor)
+    printed = SimilarityDiscriminatorLoss(adaptive=True, negative_hinge="pair", reduction="sum")
+    assert printed(logits, ADA_D, ADA_SAME).item() == pytest.approx(4 * LOG2 + 2.5 * pair)
+    # mean: pair term over the 4 pairs; contrastive over the 1 anchor (per-anchor) or the 4 pairs (per-pair)
+    mean = SimilarityDiscriminatorLoss(adaptive=True)
+    assert mean(logits, ADA_D, ADA_SAME).item() == pytest.approx(LOG2 + 2.5 * anchor)
+    assert mean.last_stats["active_negative_hinges"] == 1.0
+    assert SimilarityDiscriminatorLoss(adaptive=True, negative_hinge="pair")(logits, ADA_D, ADA_SAME).item() == (
+        pytest.approx(LOG2 + 2.5 * pair / 4)
+    )
     wp, wn = adaptive_weights(ADA_D, ADA_SAME)
     torch.testing.assert_close(wp[0], f64(w_p[0], w_p[1], 0, 0))
     torch.testing.assert_close(wn[0], f64(0, 0, w_n[0], w_n[1]))
+
+
+def test_per_anchor_hinge_is_satisfied_beyond_the_margin():
+    # every negative at d = 3 > m = 2: the per-anchor hinge is met (no loss, no gradient on the
+    # negatives); the printed per-pair placement still charges (2 - 3/3)² = 1 per negative.
+    d = f64(0.5, 3.0, 3.0, 3.0)[None, :].requires_grad_()
+    same = torch.tensor([[True, False, False, False]])
+    logits = torch.zeros(1, 4, dtype=torch.float64)
+    loss = SimilarityDiscriminatorLoss(adaptive=True, reduction="sum")
+    value = loss(logits, d, same)
+    value.backward()
+    assert value.item() == pytest.approx(4 * LOG2 + 2.5 * 0.25)
+    assert torch.all(d.grad[0, 1:] == 0) and loss.last_stats["active_negative_hinges"] == 0.0
+    printed = SimilarityDiscriminatorLoss(adaptive=True, negative_hinge="pair", reduction="sum")
+    assert printed(logits, d.detach(), same).item() == pytest.approx(4 * LOG2 + 2.5 * (0.25 + 3 * 1.0))
+    assert printed.last_stats["active_negative_hinges"] == 1.0
+
+
+@pytest.mark.parametrize("std", [0.05, 0.5, 1.0])
+def test_default_reading_never_pulls_negatives_on_the_full_recipe_batch(std):
+    # the full recipe's SP batch: 32 identities x 4 images = 64 probe x 64 gallery features, 512-d
+    from reid.toys.view_adaptation import census_batches
+
+    ((d, same),) = census_batches(stds=(std,)).values()
+    grads = {}
+    for hinge, detach in (("anchor", True), ("pair", False)):  # the default; the former default
+        dd = d.clone().requires_grad_()
+        loss = SimilarityDiscriminatorLoss(adaptive=True, negative_hinge=hinge, detach_weights=detach)
+        loss(torch.zeros_like(d), dd, same).backward()
+        grads[hinge] = dd.grad[~same]
+    assert torch.all(grads["anchor"] <= 0)  # gradient descent never shrinks a negative distance
+    if std >= 0.5:  # the printed placement pulls most negatives together at this feature scale
+        assert (grads["pair"] > 0).double().mean() > 0.5
+
+
+def test_frozen_weights_never_pull_a_far_negative_in():
+    # one anchor, negatives at 0.5, 0.6 and 3.0: the soft-min mean D ≈ 0.7 < m, so the hinge is
+    # active. Differentiated through the weights, the far negative (3.0 > 1 + D) is pulled *in*:
+    # that raises its weight and so D. With the weights frozen (the default) every negative is pushed.
+    d = f64(0.2, 0.5, 0.6, 3.0)[None, :]
+    same = torch.tensor([[True, False, False, False]])
+    logits = torch.zeros(1, 4, dtype=torch.float64)
+    grads = {}
+    for detach in (True, False):
+        dd = d.clone().requires_grad_()
+        SimilarityDiscriminatorLoss(adaptive=True, detach_weights=detach)(logits, dd, same).backward()
+        grads[detach] = dd.grad[0, 1:]
+    assert SimilarityDiscriminatorLoss(adaptive=True).detach_weights  # frozen is the default
+    assert torch.all(grads[True] < 0)
+    assert grads[False][2] > 0 and torch.all(grads[False][:2] < 0)
+
+
+@pytest.mark.parametrize("hinge", ["anchor", "pair"])
+@pytest.mark.parametrize("detach", [False, True])
+def test_closed_form_distance_gradients_match_autograd(hinge, detach):
+    from reid.toys.view_adaptation import similarity_grads
+
+    g = torch.Generator().manual_seed(5)
+    d = (torch.rand(5, 7, generator=g, dtype=torch.float64) * 3).requires_grad_()
+    logits = torch.randn(5, 7, generator=g, dtype=torch.float64, requires_grad=True)
+    same = torch.rand(5, 7, generator=g) < 0.4
+    same[0] = False  # an anchor without positives
+    same[1] = True  # an anchor without negatives
+    loss = SimilarityDiscriminatorLoss(adaptive=True, negative_hinge=hinge, detach_weights=detach)
+    auto = torch.autograd.grad(loss(logits, d, same), (logits, d))
+    mine = similarity_grads(logits.detach(), d.detach(), same, adaptive=True, negative_hinge=hinge, detach_weights=detach)
+    for a, b in zip(auto, mine):
+        torch.testing.assert_close(a, b)
 
 
 def test_adaptive_weights_printed_softmin_is_not_normalised():
@@ -147,15 +228,17 @@ def test_adaptive_weights_printed_softmin_is_not_normalised():
     assert torch.equal(wn.argmax(1), masked.argmin(1))
 
 
-@pytest.mark.parametrize("adaptive", [False, True])
-def test_similarity_gradcheck_through_features(adaptive):
+@pytest.mark.parametrize("adaptive, hinge", [(False, "anchor"), (True, "anchor"), (True, "pair")])
+def test_similarity_gradcheck_through_features(adaptive, hinge):
     g = torch.Generator().manual_seed(2)
     fs = torch.randn(6, 4, generator=g, dtype=torch.float64, requires_grad=True)
     ft = torch.randn(6, 4, generator=g, dtype=torch.float64, requires_grad=True)
     logits = torch.randn(6, 6, generator=g, dtype=torch.float64, requires_grad=True)
     ids = torch.tensor([0, 0, 1, 1, 2, 2])
     same = ids[:, None] == ids[None, :]
-    loss = SimilarityDiscriminatorLoss(margin=2.0, gamma=2.5, adaptive=adaptive)
+    # the weights differentiated through: gradcheck compares with finite differences of the forward
+    loss = SimilarityDiscriminatorLoss(margin=2.0, gamma=2.5, adaptive=adaptive, negative_hinge=hinge,
+                                       detach_weights=False)
     assert torch.autograd.gradcheck(lambda a, b, c: loss(c, euclidean(a, b), same), (fs, ft, logits))
 
 
@@ -165,12 +248,19 @@ def test_similarity_detached_weights_are_constants():
     d = (torch.rand(4, 5, generator=g, dtype=torch.float64) * 3).requires_grad_()
     same = torch.rand(4, 5, generator=g) < 0.4
     logits = torch.zeros(4, 5, dtype=torch.float64)
-    SimilarityDiscriminatorLoss(adaptive=True, detach_weights=True, reduction="sum")(logits, d, same).backward()
     w_p, w_n = adaptive_weights(d.detach(), same)
     y = same.double()
     dd = d.detach()
-    # ∂/∂d of γ[w_p d² + max(0, m - w_n d)²] with w constant: γ[2 w_p d - 2 w_n max(0, m - w_n d)]
+    # per pair: ∂/∂d of γ[w_p d² + max(0, m - w_n d)²] with w constant: γ[2 w_p d - 2 w_n max(0, m - w_n d)]
+    SimilarityDiscriminatorLoss(adaptive=True, negative_hinge="pair", detach_weights=True, reduction="sum")(
+        logits, d, same).backward()
     expected = 2.5 * (y * 2 * w_p * dd - (1 - y) * 2 * w_n * torch.relu(2.0 - w_n * dd))
+    torch.testing.assert_close(d.grad, expected)
+    # per anchor: γ[2 w_p d - 2 w_n max(0, m - Σ_n w_n d_n)]
+    d.grad = None
+    SimilarityDiscriminatorLoss(adaptive=True, detach_weights=True, reduction="sum")(logits, d, same).backward()
+    hinge = torch.relu(2.0 - ((1 - y) * w_n * dd).sum(1, keepdim=True))
+    expected = 2.5 * (y * 2 * w_p * dd - (1 - y) * 2 * w_n * hinge)
     torch.testing.assert_close(d.grad, expected)
 
 
@@ -185,11 +275,17 @@ def test_similarity_degenerate_batches():
         value.backward()
         assert torch.isfinite(value)
         assert all(torch.isfinite(t.grad).all() for t in (fs, ft, logits))
-    # all negatives at d ≈ 0: each row's weights are uniform 1/3, hinge (2 - d/3)² ≈ 4 per pair
-    value = SimilarityDiscriminatorLoss(adaptive=True, reduction="sum")(
-        torch.zeros(3, 3), torch.zeros(3, 3), torch.zeros(3, 3, dtype=torch.bool)
-    )
+    # all negatives at d = 0: one hinge (2 - 0)² = 4 per anchor; the printed placement, 4 per pair
+    args = (torch.zeros(3, 3), torch.zeros(3, 3), torch.zeros(3, 3, dtype=torch.bool))
+    value = SimilarityDiscriminatorLoss(adaptive=True, reduction="sum")(*args)
+    assert value.item() == pytest.approx(9 * LOG2 + 2.5 * 3 * 4)
+    value = SimilarityDiscriminatorLoss(adaptive=True, negative_hinge="pair", reduction="sum")(*args)
     assert value.item() == pytest.approx(9 * LOG2 + 2.5 * 9 * 4)
+    # an anchor without negatives has no hinge (not m² from an empty soft-min)
+    value = SimilarityDiscriminatorLoss(adaptive=True, reduction="sum")(
+        torch.zeros(1, 2), torch.ones(1, 2), torch.ones(1, 2, dtype=torch.bool)
+    )
+    assert value.item() == pytest.approx(2 * LOG2 + 2.5 * 1.0)
 
 
 def test_similarity_bad_input():
@@ -204,6 +300,8 @@ def test_similarity_bad_input():
         loss(torch.zeros(2), torch.ones(2), torch.tensor([0.5, 1.0]))
     with pytest.raises(ConfigError):
         SimilarityDiscriminatorLoss(pair_term="positives")
+    with pytest.raises(ConfigError, match="negative_hinge"):
+        SimilarityDiscriminatorLoss(adaptive=True, negative_hinge="triplet")
 
 
 @settings(max_examples=20)

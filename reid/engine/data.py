@@ -75,7 +75,9 @@ def load_training_data(cfg: dict, dataset: str, root: str | Path | None, *, prog
         root = ensure_cached(d["synth_preset"] or "smoke", progress=progress,
                              num_ids=d.get("synth_ids"), num_cameras=d.get("synth_cameras"))
     root = Path(root).expanduser()
-    ds = load_dataset(dataset, root)
+    # SynthReID writes two layouts; data.layout picks one (real datasets have their own)
+    options = {"layout": cfg["data"]["layout"]} if dataset == "synthreid" else {}
+    ds = load_dataset(dataset, root, **options)
     if cfg["data"].get("validation_ids"):  # tune on held-out training identities, never on the test split
         from reid.data.validation import hold_out_validation
 

@@ -12,7 +12,7 @@ objective            paper      step
 ``pairs``            001        pair loss on anchor-based units (anchor vs. M positives, N negatives)
 ``metric``           002        support-neighbour (or triplet) loss on a P x K batch
 ``joint``            004        additive angular margin + gamma * batch hard [+ lambda * attributes]
-``view_adaptation``  003        stage 1: Ds with Ms, Mt; stage 2: Dd step, then mapping step
+``view_adaptation``  003        stage 0: identity softmax; 1: Ds with Ms, Mt; 2: Dd step, then mappings
 ===================  =========  =====================================================================
 """
 
@@ -100,6 +100,11 @@ class Objective(nn.Module):
 
     def optimizers(self, model: nn.Module) -> dict[str, torch.optim.Optimizer]:
         return {"main": make_optimizer(self.cfg, self.param_groups(model))}
+
+    def schedule_position(self, epoch: int, iteration: int, per_epoch: int) -> tuple[int, int]:
+        """The (epoch, iteration) the learning-rate schedule is evaluated at (a staged objective
+        may restart the schedule in each stage)."""
+        return epoch, iteration
 
     # -- training ------------------------------------------------------------------------------
     def train_step(self, model: nn.Module, batch: dict, ctx: StepContext) -> dict[str, float]:
@@ -376,19 +381,35 @@ class JointObjective(Objective):
 
 
 class ViewAdaptationObjective(Objective):
-    """Algorithm 1 of paper 003, in two stages over epochs.
+    """Algorithm 1 of paper 003, in three stages over epochs.
 
-    * **Stage 1** (``epoch < loss.similarity_epochs``; all epochs when ``loss.adversarial`` is
-      false): "Train Ds using Eq. (2)" — the similarity discriminator and both mappings minimise
-      Eq. 5 (``loss.name=adaptive``) or Eq. 2 (``plain``) on every probe x gallery pair of the
-      batch.
+    * **Stage 0** (``epoch < loss.finetune_epochs``): Algorithm 1 lines 1–2 and Sec. III-D,
+      "the last fully-connected layer is modified to have K neurons to predict the K-classes …
+      Once fine-tuning is done, the convolutional layers … are used to be the non-linear
+      transformations for the two mappings": each mapping gets its own K-way linear classifier
+      on its embedding and is trained with identity softmax cross-entropy on the training
+      identities (``loss.finetune_views``: ``all`` images of the batch through both mappings —
+      "fine-tuned on target C_train" — or each mapping on its ``own`` view). The classifiers are
+      discarded afterwards.
+    * **Stage 1** (the next ``loss.similarity_epochs``; all remaining epochs when
+      ``loss.adversarial`` is false): "Train Ds using Eq. (2)" — the similarity discriminator and
+      both mappings minimise Eq. 5 (``loss.name=adaptive``, ``loss.negative_hinge`` picks the
+      reading) or Eq. 2 (``plain``) on every probe x gallery pair of the batch.
     * **Stage 2** — every step: "Train Dd by minimising Eq. (1)" on detached features (only Dd
       moves), then "Update Ms, Mt by minimising Eq. (3)", the view confusion against the updated
       Dd, plus (``loss.keep_similarity``) Eq. 5 so the mappings stay discriminative — Eq. 4 puts
-      ``min over Ms, Mt, Ds of L_Ds`` next to ``min over Ms, Mt of L_M``.
+      ``min over Ms, Mt, Ds of L_Ds`` next to ``min over Ms, Mt of L_M``. ``loss.update=both``
+      moves both mappings (Sec. III-C, "both the mappings are changing"); ``gallery`` holds
+      ``Ms`` fixed and adapts only ``Mt`` (Sec. III-B, "the gallery mapping (Mt) is updated
+      adversarially to match the probe (Ms)"; the setting of Table VII's baselines).
+      ``loss.dd_steps`` Dd updates precede each mapping update (the k of the GAN algorithm; the
+      paper does not say).
 
-    Batches hold both views: ``batch["views"]`` is 0 for probe-view images (through ``Ms``) and 1
-    for gallery-view images (``Mt``).
+    ``loss.stage_schedule=restart`` runs the recipe's learning-rate schedule afresh in each stage
+    (each stage is a training of its own, "stopped when the loss stops decreasing");
+    ``continue`` runs one schedule over all epochs. Batches hold both views:
+    ``batch["views"]`` is 0 for probe-view images (through ``Ms``) and 1 for gallery-view images
+    (``Mt``). ``model.shared=true`` (one mapping for both views) is the Siamese baseline.
     """
 
     variants = ("adaptive", "plain")
@@ -397,20 +418,50 @@ class ViewAdaptationObjective(Objective):
         from reid.losses.view_adaptation import SimilarityDiscriminatorLoss, ViewConfusionLoss, ViewDiscriminatorLoss
 
         c = self.loss_cfg
-        self.similarity = SimilarityDiscriminatorLoss(c["margin"], c["gamma"], adaptive=c["name"] == "adaptive")
+        # (the recipe's choices validate loss.update, finetune_views, stage_schedule, negative_hinge)
+        if int(c["dd_steps"]) < 1:
+            raise ConfigError(f"loss.dd_steps={c['dd_steps']} must be >= 1 (view-discriminator updates per mapping update).")
+        if c["update"] == "gallery" and getattr(model, "shared", False):
+            raise ConfigError(
+                "loss.update=gallery adapts Mt while Ms stays fixed, but model.shared=true makes Ms and Mt one "
+                "network; use loss.update=both with a shared mapping, or model.shared=false."
+            )
+        self.similarity = SimilarityDiscriminatorLoss(
+            c["margin"], c["gamma"], adaptive=c["name"] == "adaptive", negative_hinge=c["negative_hinge"],
+            detach_weights=c["detach_weights"],
+        )
         self.discriminator = ViewDiscriminatorLoss()
         self.confusion = ViewConfusionLoss()
+        # Stage 0's identity classifiers, one per distinct mapping (a shared mapping has one)
+        heads = 1 if getattr(model, "shared", False) else 2
+        self.id_heads = nn.ModuleList(nn.Linear(model.feat_dim, self.info.num_classes) for _ in range(heads))
+        self.identity = nn.CrossEntropyLoss()
 
     def optimizers(self, model: nn.Module) -> dict[str, torch.optim.Optimizer]:
         mappings = [{"params": model.mapping_parameters()}, {"params": list(model.ds.parameters())}]
         return {
+            "finetune": make_optimizer(self.cfg, [{"params": model.mapping_parameters()},
+                                                  {"params": list(self.id_heads.parameters())}]),  # Ms, Mt + classifiers
             "mappings": make_optimizer(self.cfg, mappings),  # Ms, Mt, Ds
             "view": make_optimizer(self.cfg, [{"params": list(model.dd.parameters())}]),  # Dd
         }
 
-    def stage(self, epoch: int) -> int:
+    def stage_starts(self) -> tuple[int, int, int]:
+        """First epoch of stages 0, 1 and 2 (stage 2 never starts without ``loss.adversarial``)."""
         c = self.loss_cfg
-        return 2 if c["adversarial"] and epoch >= c["similarity_epochs"] else 1
+        first = int(c["finetune_epochs"])
+        second = first + int(c["similarity_epochs"]) if c["adversarial"] else 10**9
+        return 0, first, second
+
+    def stage(self, epoch: int) -> int:
+        _, first, second = self.stage_starts()
+        return 0 if epoch < first else (1 if epoch < second else 2)
+
+    def schedule_position(self, epoch: int, iteration: int, per_epoch: int) -> tuple[int, int]:
+        if self.loss_cfg["stage_schedule"] == "continue":
+            return epoch, iteration
+        start = self.stage_starts()[self.stage(epoch)]
+        return epoch - start, iteration - start * per_epoch
 
     def _similarity_loss(self, model, fs, ft, pid_s, pid_t):
         from reid.metrics.distance import euclidean
@@ -423,26 +474,50 @@ class ViewAdaptationObjective(Objective):
         same = pid_s[:, None] == pid_t[None, :]
         return self.similarity(logits, d, same)
 
+    def _finetune_step(self, model, batch, src, tgt, ctx, stats):
+        # Alg. 1 line 2 / Sec. III-D: identity softmax on each mapping, K = number of training identities
+        images, pids = batch["images"], batch["pids"]
+        loss = images.new_zeros(())
+        mappings = [(0, src), (1, tgt)] if len(self.id_heads) == 2 else [(0, src | tgt)]
+        for view, own in mappings:
+            chosen = own if self.loss_cfg["finetune_views"] == "own" else torch.ones_like(own)
+            with ctx.autocast():
+                emb = model.embed(images[chosen], view)
+            logits = self.id_heads[view](emb.float())
+            loss = loss + self.identity(logits, pids[chosen])
+            stats[f"id_accuracy_{'st'[view]}"] = float((logits.argmax(1) == pids[chosen]).float().mean())
+        self.optimise(loss, ctx.optimizers["finetune"], ctx)
+        stats["identity"] = stats["loss"] = float(loss.detach())
+        return stats
+
     def train_step(self, model, batch, ctx):
         views = batch["views"]
         src, tgt = views == 0, views == 1
         if not src.any() or not tgt.any():
             raise ConfigError("a cross-view batch needs images of both views; check the cross_view sampler.")
+        stage = self.stage(ctx.epoch)
+        stats: dict[str, float] = {"stage": float(stage)}
+        if stage == 0:
+            return self._finetune_step(model, batch, src, tgt, ctx, stats)
+        hold_probe = stage == 2 and self.loss_cfg["update"] == "gallery"
+        if hold_probe:
+            model.ms.eval()  # Sec. III-B: Ms stays as it is (BN statistics included); only Mt, Ds adapt
         with ctx.autocast():
-            fs = model.embed(batch["images"][src], 0)
+            with torch.no_grad() if hold_probe else nullcontext():
+                fs = model.embed(batch["images"][src], 0)
             ft = model.embed(batch["images"][tgt], 1)
         fs, ft = fs.float(), ft.float()
         pid_s, pid_t = batch["pids"][src], batch["pids"][tgt]
-        stats: dict[str, float] = {"stage": float(self.stage(ctx.epoch))}
-        if self.stage(ctx.epoch) == 1:
+        if stage == 1:
             loss = self._similarity_loss(model, fs, ft, pid_s, pid_t)
             self.optimise(loss, ctx.optimizers["mappings"], ctx)
             stats.update(self.stats_of(self.similarity))
             stats["loss"] = float(loss.detach())
             return stats
-        # Alg. 1 line 6: Dd on Eq. 1, features held fixed
-        loss_dd = self.discriminator(model.dd(fs.detach()), model.dd(ft.detach()))
-        self.optimise(loss_dd, ctx.optimizers["view"], ctx)
+        # Alg. 1 line 6: Dd on Eq. 1, features held fixed (loss.dd_steps updates per mapping update)
+        for _ in range(self.loss_cfg["dd_steps"]):
+            loss_dd = self.discriminator(model.dd(fs.detach()), model.dd(ft.detach()))
+            self.optimise(loss_dd, ctx.optimizers["view"], ctx)
         # Alg. 1 line 7: mappings on Eq. 3 against the updated Dd (+ Eq. 5, see class docstring)
         loss_m = self.loss_cfg["confusion_weight"] * self.confusion(model.dd(fs), model.dd(ft))
         stats["confusion"] = float(loss_m.detach())

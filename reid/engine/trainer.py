@@ -196,7 +196,8 @@ class Trainer:
 
     def _set_lr(self) -> float:
         base = self.cfg["optimizer"]["lr"]
-        factor = lr_factor(self.cfg["schedule"], base, self.epoch, self.iteration)
+        epoch, iteration = self.objective.schedule_position(self.epoch, self.iteration, self.per_epoch)
+        factor = lr_factor(self.cfg["schedule"], base, epoch, iteration)
         for opt in self.optimizers.values():
             for group in opt.param_groups:
                 group["lr"] = base * group.get("lr_mult", 1.0) * factor
@@ -398,11 +399,12 @@ class Trainer:
         feats["metric"], feats["normalize"] = self.cfg["eval"]["metric"], self.cfg["eval"]["normalize"]
         feats["feature"] = self.objective.eval_feature
         ckpt.save_atomic(feats, self.work_dir / "features.pt")
-        metrics = metrics_from_features(feats, metric=self.cfg["eval"]["metric"], normalize=self.cfg["eval"]["normalize"])
-        if self.cfg["eval"].get("analyses"):  # extra per-run metrics (reid.engine.analyses)
+        ev = self.cfg["eval"]
+        metrics = metrics_from_features(feats, metric=ev["metric"], normalize=ev["normalize"], protocol=ev["protocol"])
+        if ev.get("analyses"):  # extra per-run metrics (reid.engine.analyses)
             from reid.engine.analyses import run_analyses
 
-            metrics.update(run_analyses(self.cfg["eval"]["analyses"], model=self.model, objective=self.objective,
+            metrics.update(run_analyses(ev["analyses"], model=self.model, objective=self.objective,
                                         data=self.data, features=feats, cfg=self.cfg))
         return metrics
 

@@ -36,6 +36,7 @@ __all__ = [
     "SimilarityDiscriminatorLoss",
     "adaptive_weights",
     "view_log_probs",
+    "NEGATIVE_HINGES",
 ]
 
 
@@ -143,6 +144,12 @@ def adaptive_weights(d: torch.Tensor, same: torch.Tensor, *, printed: bool = Fal
     return w_p, w_n
 
 
+#: Where Eq. 5 puts the soft-min weighted negatives against the margin (see
+#: :class:`SimilarityDiscriminatorLoss`): one hinge per anchor (MTMCT's form, the default) or one
+#: hinge per negative pair with the weight inside (the printed placement).
+NEGATIVE_HINGES = ("anchor", "pair")
+
+
 class SimilarityDiscriminatorLoss(nn.Module):
     """Similarity-discriminator loss of paper 003: Eq. 2, or with ``adaptive=True`` Eq. 5 + Eq. 6.
 
@@ -174,23 +181,40 @@ class SimilarityDiscriminatorLoss(nn.Module):
 
         L*_Ds = Σ_{x_p∈P(x_s)} [ log Ds(Ms(x_s), Mt(x_p)) + w_p d(x_s,x_p)² ] - γ Σ_{x_n∈N(x_s)} [ max(0, m - w_n d(x_s,x_n))² ]
 
-    "rewrites Eq. 2 with adaptive weights". Read consistently with Eq. 2 (same fixes, then the weights):
+    "rewrites Eq. 2 with adaptive weights", following MTMCT (Ristani & Tomasi 2018, the paper's
+    [26]), whose adaptive weighted triplet loss puts both weighted sums in **one hinge per
+    anchor**, ``[m + Σ_p w_p d_p - Σ_n w_n d_n]_+``. Read consistently with Eq. 2 (same sign
+    fixes) and with MTMCT, per anchor:
 
-        ℓ(x_s) = Σ_{p} -log Ds_p + Σ_{n} -log(1 - Ds_n) + γ [ Σ_{p} w_p d_p² + Σ_{n} max(0, m - w_n d_n)² ]   (Eq. 5, read)
+        ℓ(x_s) = Σ_{p} -log Ds_p + Σ_{n} -log(1 - Ds_n) + γ [ Σ_{p} w_p d_p² + max(0, m - Σ_{n} w_n d_n)² ]   (Eq. 5, read)
 
     * ``log Ds`` has lost its minus sign (as printed, minimising it drives ``Ds → 0`` on positives);
     * γ multiplies only the negative hinge and with a minus sign; as in Eq. 2 it weighs the whole
       contrastive part, with a plus sign;
-    * the weight ``w_n`` stays *inside* the hinge, where Eq. 5 prints it (``w_p`` multiplies
-      ``d_p²``), with the normalised weights of :func:`adaptive_weights` (Eq. 6's soft-min
-      denominator prints ``e^{+d}``; we use ``e^{-d}`` in numerator and denominator);
-    * the weights are differentiated through (Eq. 6 defines them as functions of ``d``);
-      ``detach_weights=True`` treats them as constants.
+    * ``negative_hinge="anchor"`` (default): the soft-min weighted mean distance of the anchor's
+      negatives, ``Σ_n w_n d_n`` (close to the hardest negative's distance), must exceed the margin
+      — one hinge per anchor, MTMCT's form. ``negative_hinge="pair"`` keeps the weight inside one
+      hinge per negative, ``Σ_n max(0, m - w_n d_n)²``, where Eq. 5 prints it. Since the
+      normalised ``w_n ≈ 1/|N|``, ``w_n d_n`` stays far below ``m``: that hinge is active on almost
+      every negative and never satisfied, and its own gradient, ``-w_n(1 - d_n(1 - w_n))`` per unit
+      of hinge, *pulls* every negative with ``d_n (1 - w_n) > 1`` towards the anchor (see the
+      errata and :func:`reid.toys.view_adaptation.negative_gradient_census`);
+    * the weights are the normalised ones of :func:`adaptive_weights` (Eq. 6's soft-min
+      denominator prints ``e^{+d}``; we use ``e^{-d}`` in numerator and denominator), and they are
+      **constants** for the gradient (``detach_weights=True``, default): the text uses them to
+      "assign larger weights to difficult samples", i.e. to weigh each pair's pull or push.
+      ``detach_weights=False`` differentiates through them, as MTMCT's own code does; then the
+      soft-min's normaliser adds a term ``w_q(D - d_q)`` per negative (``D = Σ_n w_n d_n``) that
+      pulls every negative farther than ``D + 1`` *in* (it raises its weight and so ``D``), and
+      the soft-max pushes positives nearer than the weighted mean apart.
 
     **Reduction.** ``"sum"`` is the Σ over all pairs (over anchors, for Eq. 5); ``"mean"`` divides
-    it by the number of pairs (the E over pairs of Eq. 2). Anchors without positives (or without
-    negatives) simply have no positive (negative) terms. ``last_stats`` holds the pair-classification
-    and contrastive parts.
+    each Σ by its number of terms: the pair-classification part and Eq. 2's contrastive part by
+    the number of pairs; Eq. 5's contrastive part by the number of anchors with ``"anchor"``
+    (one weighted-positive term and one hinge per anchor, each a weighted mean over pairs) and,
+    as before, by the number of pairs with ``"pair"``. Anchors without positives (or without
+    negatives) simply have no positive (negative) terms. ``last_stats`` holds the
+    pair-classification and contrastive parts and the share of active negative hinges.
     """
 
     def __init__(
@@ -199,8 +223,9 @@ class SimilarityDiscriminatorLoss(nn.Module):
         gamma: float = 2.5,
         adaptive: bool = False,
         *,
+        negative_hinge: str = "anchor",
         pair_term: str = "bce",
-        detach_weights: bool = False,
+        detach_weights: bool = True,
         reduction: str = "mean",
     ) -> None:
         super().__init__()
@@ -210,9 +235,15 @@ class SimilarityDiscriminatorLoss(nn.Module):
             raise ConfigError(f"gamma must be >= 0, got {gamma} (the paper sets γ = 2.5).")
         if pair_term not in ("bce", "positive_only"):
             raise ConfigError(f"pair_term must be 'bce' or 'positive_only' (the literal Eq. 2), got {pair_term!r}.")
+        if negative_hinge not in NEGATIVE_HINGES:
+            raise ConfigError(
+                f"negative_hinge must be 'anchor' (one hinge per anchor on Σ w_n d_n, MTMCT's form) or 'pair' "
+                f"(max(0, m - w_n d_n) per negative, as Eq. 5 prints it), got {negative_hinge!r}."
+            )
         self.margin = float(margin)
         self.gamma = float(gamma)
         self.adaptive = bool(adaptive)
+        self.negative_hinge = negative_hinge
         self.pair_term = pair_term
         self.detach_weights = bool(detach_weights)
         self.reduction = check_reduction(reduction)
@@ -221,7 +252,8 @@ class SimilarityDiscriminatorLoss(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"margin={self.margin}, gamma={self.gamma}, adaptive={self.adaptive}, "
-            f"pair_term={self.pair_term!r}, detach_weights={self.detach_weights}, reduction={self.reduction!r}"
+            f"negative_hinge={self.negative_hinge!r}, pair_term={self.pair_term!r}, "
+            f"detach_weights={self.detach_weights}, reduction={self.reduction!r}"
         )
 
     def _check(self, pair_logits: torch.Tensor, d: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
@@ -255,23 +287,39 @@ class SimilarityDiscriminatorLoss(nn.Module):
         if self.pair_term == "bce":
             pair = pair - (1 - y) * F.logsigmoid(-pair_logits)
 
+        contrastive_terms, hinges = d.numel(), int((~same).sum())
         if not self.adaptive:
             # Eq. 2 (read): γ [ (1 - y) max(0, m - d)² + y d² ]
             contrastive = (1 - y) * F.relu(self.margin - d).pow(2) + y * d.pow(2)
+            active = (~same) & (d < self.margin)
         else:
             w_p, w_n = adaptive_weights(d, same)  # Eq. 6, normalised soft-max / soft-min
             if self.detach_weights:
                 w_p, w_n = w_p.detach(), w_n.detach()
-            # Eq. 5 (read): γ [ Σ_p w_p d_p² + Σ_n max(0, m - w_n d_n)² ]
-            contrastive = y * w_p * d.pow(2) + (1 - y) * F.relu(self.margin - w_n * d).pow(2)
+            positive = (y * w_p * d.pow(2)).sum(dim=1)  # Σ_p w_p d_p², per anchor
+            if self.negative_hinge == "anchor":
+                # Eq. 5 (read, MTMCT): γ [ Σ_p w_p d_p² + max(0, m - Σ_n w_n d_n)² ], one hinge per anchor
+                has_negative = (~same).any(dim=1)
+                soft_min = ((1 - y) * w_n * d).sum(dim=1)
+                hinge = torch.where(has_negative, F.relu(self.margin - soft_min), torch.zeros_like(soft_min))
+                contrastive = positive + hinge.pow(2)
+                active = has_negative & (soft_min < self.margin)
+                hinges = int(has_negative.sum())
+                contrastive_terms = d.shape[0]
+            else:
+                # Eq. 5 (printed placement): γ [ Σ_p w_p d_p² + Σ_n max(0, m - w_n d_n)² ]
+                contrastive = positive + ((1 - y) * F.relu(self.margin - w_n * d).pow(2)).sum(dim=1)
+                active = (~same) & (w_n * d < self.margin)
 
-        scale = 1.0 if self.reduction == "sum" else 1.0 / d.numel()
-        pair_part = pair.sum() * scale
-        contrastive_part = contrastive.sum() * scale
+        pair_scale = 1.0 if self.reduction == "sum" else 1.0 / d.numel()
+        contrastive_scale = 1.0 if self.reduction == "sum" else 1.0 / contrastive_terms
+        pair_part = pair.sum() * pair_scale
+        contrastive_part = contrastive.sum() * contrastive_scale
         self.last_stats = {
             "pair_classification": float(pair_part.detach()),
             "contrastive": float(contrastive_part.detach()),
             "positive_pairs": float(same.sum()),
             "pairs": float(d.numel()),
+            "active_negative_hinges": float(active.sum()) / max(hinges, 1),
         }
         return pair_part + self.gamma * contrastive_part

@@ -157,7 +157,9 @@ class CrossViewNet(nn.Module):
 
     ``forward(images, view)`` embeds each image with the mapping of its view (``0`` -> ``Ms``,
     ``1`` -> ``Mt``; a scalar applies to the whole batch). Evaluation embeds queries with ``Ms``
-    and the gallery with ``Mt`` (``asymmetric = True`` tells the engine so).
+    and the gallery with ``Mt`` (``asymmetric = True`` tells the engine so). Passing the same
+    module as ``ms`` and ``mt`` gives the Siamese baseline the paper argues against (Sec. I,
+    III-C: "layer-wise equality constraints … through weight sharing"); ``shared`` says so.
     """
 
     asymmetric = True
@@ -170,6 +172,7 @@ class CrossViewNet(nn.Module):
                 f"{mt.dim}; pick mappings with equal output widths."
             )
         self.ms, self.mt = ms, mt
+        self.shared = ms is mt
         self.feat_dim = ms.dim
         self.dd = ViewDiscriminator(ms.dim, dd_hidden)
         self.ds = SimilarityDiscriminator(ms.dim, tuple(ds_hidden))
@@ -193,7 +196,8 @@ class CrossViewNet(nn.Module):
         return ModelOutput(features=features, pooled=features)
 
     def mapping_parameters(self) -> list[nn.Parameter]:
-        return [*self.ms.parameters(), *self.mt.parameters()]
+        """Parameters of ``Ms`` and ``Mt`` (once each when the mapping is shared)."""
+        return list(self.ms.parameters()) if self.shared else [*self.ms.parameters(), *self.mt.parameters()]
 
 
 def build_view_adaptation(
@@ -207,10 +211,18 @@ def build_view_adaptation(
     small_width: int = 16,
     dd_hidden: int = 512,
     ds_hidden=(1024, 2048),
+    shared: bool = False,
 ) -> CrossViewNet:
     """``Ms``/``Mt`` default to Table VI's best pair (M-Net, D-Net); ``weights`` applies to both
-    unless ``ms_weights``/``mt_weights`` say otherwise (VGG-M has no torchvision weights)."""
+    unless ``ms_weights``/``mt_weights`` say otherwise (VGG-M has no torchvision weights).
+    ``shared=True`` builds one mapping used for both views (the Siamese baseline); it needs
+    ``ms == mt``."""
+    if shared and ms != mt:
+        raise ConfigError(
+            f"model.shared=true uses one mapping for both views, but model.ms={ms!r} and model.mt={mt!r} differ; "
+            "set both to the same architecture (e.g. model.ms=model.mt=vgg16)."
+        )
     kw = dict(width_mult=width_mult, small_width=small_width)
     m_s = build_mapping(ms, weights=ms_weights if ms_weights is not None else weights, **kw)
-    m_t = build_mapping(mt, weights=mt_weights if mt_weights is not None else weights, **kw)
+    m_t = m_s if shared else build_mapping(mt, weights=mt_weights if mt_weights is not None else weights, **kw)
     return CrossViewNet(m_s, m_t, dd_hidden=dd_hidden, ds_hidden=ds_hidden)

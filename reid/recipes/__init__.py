@@ -3,8 +3,8 @@
 A recipe file (``reid/recipes/<name>.yaml``) is the paper's "implementation details" paragraph
 written as configuration. Its top-level sections are
 
-``data``       which SynthReID preset to generate when no real root is given; ``validation_ids``
-               training identities held out for validation (:mod:`reid.data.validation`)
+``data``       which SynthReID preset to generate when no real root is given, and its layout;
+               ``validation_ids`` training identities held out for validation (:mod:`reid.data.validation`)
 ``model``      :func:`reid.models.build_model` options (+ ``classifier``, ``attribute_q``)
 ``input``      image size and augmentation
 ``sampler``    how training batches are formed
@@ -12,9 +12,9 @@ written as configuration. Its top-level sections are
 ``optimizer``  SGD / Adam, learning rate, multipliers
 ``schedule``   learning-rate schedule
 ``train``      length (``epochs`` or ``iterations``)
-``eval``       the retrieval distance; ``split`` (``test`` | ``validation``: tune on the held-out
-               training identities, never on the test split); ``analyses`` (extra per-run
-               metrics, :mod:`reid.engine.analyses`)
+``eval``       the retrieval distance; ``protocol`` (the metrics written to results.json);
+               ``split`` (``test`` | ``validation``: tune on the held-out training identities, never
+               on the test split); ``analyses`` (extra per-run metrics, :mod:`reid.engine.analyses`)
 ``runtime``    devices and speed options (never change results on CPU)
 ``choices``    the allowed values of keys that switch between variants
 
@@ -48,9 +48,11 @@ SCALES = ("smoke", "study", "full")
 #: Defaults every recipe shares; a recipe file only states what it changes.
 COMMON: dict[str, Any] = {
     # SynthReID preset generated when no dataset root is given; synth_ids / synth_cameras change
-    # its number of identities / cameras (null: the preset's own).
+    # its number of identities / cameras (null: the preset's own). layout: SynthReID's Market-1501
+    # folders, or its VIPeR-style two-camera folder (one image per person and view; evaluate it
+    # with eval.protocol=single_shot).
     "data": {
-        "synth_preset": "smoke", "synth_ids": None, "synth_cameras": None,
+        "synth_preset": "smoke", "synth_ids": None, "synth_cameras": None, "layout": "market",
         "validation_ids": 0,  # training identities held out as a validation split (reid.data.validation)
     },
     "input": {"height": 256, "width": 128, "flip": True, "random_erasing": 0.0},
@@ -62,6 +64,7 @@ COMMON: dict[str, Any] = {
     },
     "eval": {
         "metric": "euclidean", "normalize": False, "batch_size": 128,
+        "protocol": "market_sq",  # the metrics written to results.json (reid.engine.evaluation.PROTOCOLS)
         "split": "test",  # "validation": evaluate on the held-out training identities (data.validation_ids)
         "analyses": [],  # extra per-run metrics (reid.engine.analyses), merged into results.json
     },
@@ -83,6 +86,8 @@ COMMON_CHOICES: dict[str, list] = {
     "schedule.name": ["constant", "step", "exponential", "warmup_multistep"],
     "schedule.unit": ["epoch", "iteration"],
     "eval.metric": ["euclidean", "sqeuclidean", "cosine"],
+    "eval.protocol": ["market_sq", "market_mq", "single_shot"],
+    "data.layout": ["market", "two_view"],
     "eval.split": ["test", "validation"],
     "objective": ["classification", "pairs", "metric", "view_adaptation", "joint"],
 }

@@ -1,351 +1,21 @@
-"""Gradient audit and the view-confusion toy for paper 003 (cross-entropy adversarial view adaptation).
+"""Figures and tables of paper 003's chapter (cross-entropy adversarial view adaptation).
 
-Paper 003 (Wu, Hong, Wang & Wang) prints its losses (Eq. 1, 2, 3, 5, 6) but no gradient. This
-module writes the gradients out in closed form, so the chapter can hold them against autograd on
-the library losses (:mod:`reid.losses.view_adaptation`), and runs a 2-D toy of Algorithm 1:
-
-* :func:`view_discriminator_logit_grad`, :func:`view_confusion_logit_grad` — ``∂L/∂z`` of Eq. 1
-  and Eq. 3 with respect to the view discriminator's logits;
-* :func:`similarity_grads` — ``∂ℓ/∂(Ds logit)`` and ``∂ℓ/∂d`` of Eq. 2 (read) and of Eq. 5 with
-  the normalised weights of Eq. 6, differentiated through the weights;
-* :func:`distance_grad_to_features` — the chain rule from ``d_ij = ‖f_s,i − f_t,j‖`` to the two
-  mappings' features;
-* :func:`two_view_toy`, :func:`simulate` and the plots — two camera views of the same identities
-  in 2-D, mapped by affine ``Ms``/``Mt`` and trained by Eq. 1 / Eq. 3 / Eq. 5 as in Algorithm 1.
+The computations live in :mod:`reid.toys.view_adaptation` (closed-form gradients, the negative
+gradient census, the 2-D toy of Algorithm 1); this module only draws them.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
-
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
-from reid.losses.view_adaptation import (
-    SimilarityDiscriminatorLoss,
-    ViewConfusionLoss,
-    ViewDiscriminatorLoss,
-    adaptive_weights,
-)
-from reid.metrics import pairwise_distance, rank_metrics
-from reid.metrics.distance import euclidean
-from reid.toys.threads import single_thread
+from reid.toys.view_adaptation import ToyRun, TwoViewToy
 
 __all__ = [
-    "single_thread",
-    "view_discriminator_logit_grad",
-    "view_confusion_logit_grad",
-    "similarity_grads",
-    "distance_grad_to_features",
-    "TwoViewToy",
-    "two_view_toy",
-    "ToyRun",
-    "simulate",
-    "view_statistics",
     "plot_toy_runs",
     "plot_toy_curves",
     "toy_table_rows",
-    "seed_sweep",
+    "plot_negative_gradients",
 ]
-
-
-# --------------------------------------------------------------------------- closed-form gradients
-def _two_column_probs(logits: torch.Tensor) -> torch.Tensor:
-    """``[Dd, 1 − Dd]`` per sample from one logit (sigmoid) or two logits (softmax)."""
-    if logits.dim() == 2 and logits.shape[1] == 2:
-        return logits.softmax(dim=1)
-    p = torch.sigmoid(logits.reshape(-1))
-    return torch.stack([p, 1 - p], dim=1)
-
-
-def _back_to_shape(g_two: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """Gradient w.r.t. the logits' own shape: column 0 for one logit (d/dz of [σ(z), 1 − σ(z)] logs)."""
-    if logits.dim() == 2 and logits.shape[1] == 2:
-        return g_two
-    return g_two[:, 0].reshape(logits.shape)
-
-
-def view_discriminator_logit_grad(source_logits, target_logits, *, reduction: str = "mean"):
-    """``∂L_Dd/∂z`` of Eq. 1 for the source and the target logits.
-
-    One logit ``z`` (``Dd = σ(z)``): ``−log σ(z)`` on a source sample gives ``σ(z) − 1``, and
-    ``−log(1 − σ(z))`` on a target sample gives ``σ(z)`` — the usual "prediction minus label" of
-    a binary cross-entropy with label 1 for the probe view and 0 for the gallery view. Two logits
-    (softmax): ``p − e_view``. ``reduction="mean"`` divides each view by its own batch size
-    (each expectation of Eq. 1 is a mean over its view).
-    """
-    out = []
-    for logits, view in ((source_logits, 0), (target_logits, 1)):
-        p = _two_column_probs(logits)
-        if logits.dim() == 2 and logits.shape[1] == 2:
-            g = p - F.one_hot(torch.full((len(p),), view), 2).to(p.dtype)
-        else:
-            g = torch.stack([p[:, 0] - (1.0 if view == 0 else 0.0), torch.zeros_like(p[:, 0])], 1)
-        if reduction == "mean":
-            g = g / len(p)
-        out.append(_back_to_shape(g, logits))
-    return tuple(out)
-
-
-def view_confusion_logit_grad(source_logits, target_logits, *, reduction: str = "mean"):
-    """``∂L_M/∂z`` of Eq. 3: the prediction minus the *uniform* target, ``Dd − ½``, in both views.
-
-    Per sample, ``−½ log Dd − ½ log(1 − Dd)`` with ``Dd = σ(z)`` has derivative
-    ``−½(1 − σ) + ½σ = σ(z) − ½``: zero exactly where the discriminator is undecided, pushing the
-    logit toward 0 from either side, and the *same* rule for probe and gallery samples (unlike
-    the GAN "flipped label" loss, which pushes the two views in opposite directions). Two logits:
-    ``softmax(z) − (½, ½)``.
-    """
-    out = []
-    for logits in (source_logits, target_logits):
-        p = _two_column_probs(logits)
-        g = p - 0.5
-        if not (logits.dim() == 2 and logits.shape[1] == 2):
-            g = torch.stack([p[:, 0] - 0.5, torch.zeros_like(p[:, 0])], 1)
-        if reduction == "mean":
-            g = g / len(p)
-        out.append(_back_to_shape(g, logits))
-    return tuple(out)
-
-
-def similarity_grads(
-    pair_logits: torch.Tensor,
-    d: torch.Tensor,
-    same: torch.Tensor,
-    *,
-    margin: float = 2.0,
-    gamma: float = 2.5,
-    adaptive: bool = False,
-    reduction: str = "mean",
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(∂ℓ/∂logit, ∂ℓ/∂d)`` of the similarity discriminator loss, Eq. 2 (read) or Eq. 5 + Eq. 6.
-
-    Pair term (binary cross-entropy on ``Ds = σ(logit)``): ``∂/∂logit = σ(logit) − y``.
-
-    Eq. 2, contrastive part ``γ[(1 − y) max(0, m − d)² + y d²]``:
-    ``∂/∂d = γ[2 y d − 2 (1 − y) max(0, m − d)]``.
-
-    Eq. 5 with the normalised weights of Eq. 6 (per anchor row; ``w_p = softmax_P(d)``,
-    ``w_n = softmax_N(−d)``, ``∂w_p/∂d_q = w_p(δ_pq − w_q)``, ``∂w_n/∂d_q = −w_n(δ_nq − w_q)``):
-
-        C_P = Σ_p w_p d_p²               ∂C_P/∂d_q = w_q (2 d_q + d_q² − Σ_p w_p d_p²)          (q ∈ P)
-        C_N = Σ_n h_n², h_n = max(0, m − w_n d_n)
-                                          ∂C_N/∂d_q = −2 w_q [ h_q (1 − d_q) + Σ_n h_n w_n d_n ]   (q ∈ N)
-
-    The positive part pulls every positive in proportion to its weight, and the hardest
-    positives (largest ``d``, above the weighted mean of ``d²``) harder than ``2 w_q d_q``; in the
-    negative part the ``h_q(1 − d_q)`` factor changes sign at ``d = 1``: because ``w_n`` multiplies
-    ``d_n`` inside the hinge, a negative already further than 1 is *pulled closer* by its own
-    term, before the coupling term (through the shared normaliser) acts — a property of Eq. 5
-    as printed. ``reduction="mean"`` divides by the number of pairs.
-    """
-    y = same.to(d.dtype)
-    g_logit = torch.sigmoid(pair_logits) - y
-    if not adaptive:
-        g_d = gamma * (2 * y * d - 2 * (1 - y) * F.relu(margin - d))
-    else:
-        w_p, w_n = adaptive_weights(d, same.bool())
-        mean_sq = (w_p * d * d).sum(dim=1, keepdim=True)
-        g_pos = w_p * (2 * d + d * d - mean_sq)
-        h = F.relu(margin - w_n * d)
-        coupling = (h * w_n * d * (1 - y)).sum(dim=1, keepdim=True)
-        g_neg = -2 * w_n * (h * (1 - d) + coupling)
-        g_d = gamma * (y * g_pos + (1 - y) * g_neg)
-    if reduction == "mean":
-        g_logit, g_d = g_logit / d.numel(), g_d / d.numel()
-    return g_logit, g_d
-
-
-def distance_grad_to_features(g_d: torch.Tensor, f_s: torch.Tensor, f_t: torch.Tensor):
-    """Chain rule through ``d_ij = ‖f_s,i − f_t,j‖``: ``(∂ℓ/∂f_s, ∂ℓ/∂f_t)`` from ``∂ℓ/∂d``.
-
-    ``∂d_ij/∂f_s,i = (f_s,i − f_t,j)/d_ij = −∂d_ij/∂f_t,j``: each pair's gradient pulls (or
-    pushes) the probe feature and the gallery feature along the line joining them, in opposite
-    directions. Through the distance alone; the ``Ds`` pair term adds its own path.
-    """
-    diff = f_s[:, None, :] - f_t[None, :, :]
-    unit = diff / diff.norm(dim=2, keepdim=True)
-    weighted = g_d[:, :, None] * unit
-    return weighted.sum(dim=1), -weighted.sum(dim=0)
-
-
-# --------------------------------------------------------------------------- the two-view toy
-@dataclass
-class TwoViewToy:
-    """Toy data: ``x_s``/``x_t`` (n, 2) float64 images of the same identities in two views."""
-
-    x_s: torch.Tensor
-    x_t: torch.Tensor
-    pid_s: torch.Tensor
-    pid_t: torch.Tensor
-    labelled: torch.Tensor  # identities whose cross-view pairs the similarity term may use
-
-
-def two_view_toy(
-    num_ids: int = 6,
-    per_view: int = 6,
-    *,
-    labelled_ids: int = 6,
-    rotation_deg: float = 70.0,
-    stretch: tuple[float, float] = (1.6, 0.6),
-    shift: tuple[float, float] = (2.5, -1.0),
-    noise: float = 0.15,
-    seed: int = 0,
-) -> TwoViewToy:
-    """Identities at random 2-D positions; the gallery view sees them through a fixed affine "camera".
-
-    Probe view: ``x_s = μ_id + noise``; gallery view: ``x_t = A μ_id + b + noise`` with ``A`` a
-    rotation by ``rotation_deg`` times a stretch and ``b = shift``. Without adaptation a probe is
-    closer to other people in its own view than to itself in the other view. Only the first
-    ``labelled_ids`` identities are labelled for the similarity term.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    mu = 1.2 * torch.randn(num_ids, 2, generator=gen, dtype=torch.float64)
-    a = math.radians(rotation_deg)
-    rot = torch.tensor([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]], dtype=torch.float64)
-    cam = rot @ torch.diag(torch.tensor(stretch, dtype=torch.float64))
-    pid = torch.arange(num_ids).repeat_interleave(per_view)
-    x_s = mu[pid] + noise * torch.randn(len(pid), 2, generator=gen, dtype=torch.float64)
-    x_t = mu[pid] @ cam.t() + torch.tensor(shift, dtype=torch.float64)
-    x_t = x_t + noise * torch.randn(len(pid), 2, generator=gen, dtype=torch.float64)
-    return TwoViewToy(x_s, x_t, pid, pid.clone(), torch.arange(labelled_ids))
-
-
-@dataclass
-class ToyRun:
-    """One toy training: settings, feature snapshots and per-step statistics."""
-
-    name: str
-    snapshots: list[tuple[np.ndarray, np.ndarray]]  # (mapped source, mapped target) at start and end
-    history: list[dict] = field(default_factory=list)
-
-
-def view_statistics(
-    f_s: torch.Tensor, f_t: torch.Tensor, pid_s: torch.Tensor, pid_t: torch.Tensor, *, k: int = 5,
-    other_identities: bool = False,
-) -> dict:
-    """How separated the two views are, and how well identities match across them.
-
-    * ``knn_view_acc``: for each point, the share of its ``k`` nearest neighbours (both views
-      pooled, itself excluded) that come from its own view, averaged (%): 50 = the views are
-      mixed, 100 = they are apart. A discriminator-free measure of what Dd tries to detect.
-    * ``mean_gap``: distance between the two views' means over the pooled feature spread.
-    * ``rank1``: cross-view rank-1 (%), probes ``f_s`` against the gallery ``f_t`` (library metric).
-
-    When the views have different sizes (a query set against a 5x larger gallery), the larger one
-    is subsampled to the size of the smaller (evenly spaced, deterministic) for the kNN and gap
-    measures, so that 50 % stays the "mixed" value; rank-1 uses all of them.
-    ``other_identities=True`` counts only neighbours of *other* identities: on real data several
-    images of one person under one camera are near-duplicates, which would make any two views
-    look separable.
-    """
-    ranks = rank_metrics(pairwise_distance(f_s, f_t), pid_s.numpy(), pid_t.numpy(),
-                         np.zeros(len(f_s), int), np.ones(len(f_t), int), max_rank=1)
-    n = min(len(f_s), len(f_t))
-    keep_s = torch.linspace(0, len(f_s) - 1, n).round().long()
-    keep_t = torch.linspace(0, len(f_t) - 1, n).round().long()
-    f_s, f_t = f_s[keep_s], f_t[keep_t]
-    f = torch.cat([f_s, f_t])
-    view = torch.cat([torch.zeros(len(f_s)), torch.ones(len(f_t))])
-    dist = torch.cdist(f, f).fill_diagonal_(float("inf"))
-    if other_identities:
-        pid = torch.cat([pid_s[keep_s], pid_t[keep_t]])
-        dist = dist.masked_fill(pid[:, None] == pid[None, :], float("inf"))
-    nn_idx = dist.topk(k, largest=False).indices
-    knn = (view[nn_idx] == view[:, None]).double().mean()
-    spread = f.std(dim=0).norm().clamp(min=1e-12)
-    gap = (f_s.mean(0) - f_t.mean(0)).norm() / spread
-    return {"knn_view_acc": float(100 * knn), "mean_gap": float(gap), "rank1": float(100 * ranks.rank1),
-            "spread": float(spread)}
-
-
-def _affine() -> nn.Linear:
-    m = nn.Linear(2, 2).double()
-    with torch.no_grad():
-        m.weight.copy_(torch.eye(2, dtype=torch.float64))
-        m.bias.zero_()
-    return m
-
-
-@single_thread()
-def simulate(
-    toy: TwoViewToy,
-    *,
-    confusion: bool = True,
-    similarity: bool = True,
-    steps: int = 300,
-    lr: float = 0.02,
-    dd_lr: float = 0.02,
-    margin: float = 2.0,
-    gamma: float = 2.5,
-    adaptive: bool = True,
-    record_every: int = 10,
-    seed: int = 0,
-    name: str | None = None,
-) -> ToyRun:
-    """Algorithm 1 on the toy: affine ``Ms``, ``Mt`` (initialised to the identity), MLP ``Dd`` and ``Ds``.
-
-    Each step: (line 6) one Adam step of ``Dd`` on Eq. 1 with the mapped features held fixed;
-    (line 7) one Adam step of ``Ms``, ``Mt`` (and ``Ds``) on ``Eq. 3 [if confusion] + Eq. 5 [if
-    similarity]``, the latter on the cross-view pairs of the *labelled* identities only — the
-    losses are the library's. ``confusion=False`` still trains ``Dd`` (to measure what it could
-    tell), but the mappings ignore it.
-    """
-    torch.manual_seed(seed)
-    ms, mt = _affine(), _affine()
-    dd = nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 2)).double()
-    ds = nn.Sequential(nn.Linear(4, 32), nn.ReLU(), nn.Linear(32, 1)).double()
-    opt_m = torch.optim.Adam([*ms.parameters(), *mt.parameters(), *ds.parameters()], lr=lr)
-    opt_d = torch.optim.Adam(dd.parameters(), lr=dd_lr)
-    l_dd, l_conf = ViewDiscriminatorLoss(), ViewConfusionLoss()
-    l_sim = SimilarityDiscriminatorLoss(margin, gamma, adaptive=adaptive)
-    lab_s = torch.isin(toy.pid_s, toy.labelled)
-    lab_t = torch.isin(toy.pid_t, toy.labelled)
-    label = name or " + ".join([n for n, on in (("confusion (Eq. 3)", confusion), ("similarity (Eq. 5)", similarity)) if on])
-    run = ToyRun(label, [])
-
-    def record(step: int, f_s, f_t, dd_loss=float("nan")) -> None:
-        with torch.no_grad():
-            p_src = dd(f_s).softmax(1)[:, 0].mean()
-            p_tgt = dd(f_t).softmax(1)[:, 0].mean()
-        stats = view_statistics(f_s.detach(), f_t.detach(), toy.pid_s, toy.pid_t)
-        run.history.append({"step": step, **stats, "Dd(source)": float(p_src), "Dd(target)": float(p_tgt),
-                            "Dd_loss": float(dd_loss)})
-
-    with torch.no_grad():
-        f_s0, f_t0 = ms(toy.x_s), mt(toy.x_t)
-    run.snapshots.append((f_s0.numpy().copy(), f_t0.numpy().copy()))
-    record(0, f_s0, f_t0)
-    for step in range(1, steps + 1):
-        f_s, f_t = ms(toy.x_s), mt(toy.x_t)
-        # Alg. 1 line 6: Dd on Eq. 1, features fixed
-        loss_d = l_dd(dd(f_s.detach()), dd(f_t.detach()))
-        opt_d.zero_grad()
-        loss_d.backward()
-        opt_d.step()
-        # Alg. 1 line 7 (+ Eq. 4's min over Ms, Mt, Ds of Eq. 5)
-        loss = f_s.new_zeros(())
-        if confusion:
-            loss = loss + l_conf(dd(f_s), dd(f_t))
-        if similarity:
-            a, b = f_s[lab_s], f_t[lab_t]
-            n_a, n_b = len(a), len(b)
-            pair_logits = ds(torch.cat([a[:, None, :].expand(n_a, n_b, 2), b[None].expand(n_a, n_b, 2)], 2)).squeeze(2)
-            same = toy.pid_s[lab_s][:, None] == toy.pid_t[lab_t][None, :]
-            loss = loss + l_sim(pair_logits, euclidean(a, b), same)
-        opt_m.zero_grad()
-        if loss.requires_grad:
-            loss.backward()
-            opt_m.step()
-        if step % record_every == 0 or step == steps:
-            with torch.no_grad():
-                record(step, ms(toy.x_s), mt(toy.x_t), float(loss_d))
-    with torch.no_grad():
-        run.snapshots.append((ms(toy.x_s).numpy().copy(), mt(toy.x_t).numpy().copy()))
-    return run
 
 
 def toy_table_rows(runs: list[ToyRun]) -> list[dict]:
@@ -400,14 +70,28 @@ def plot_toy_curves(runs: list[ToyRun], *, axes=None):
     return axes
 
 
-@single_thread()
-def seed_sweep(seeds, settings: dict[str, dict], *, steps: int = 300, **toy_kw) -> list[dict]:
-    """End-of-training statistics of each toy ``setting`` (name -> :func:`simulate` options) per data seed."""
-    rows = []
-    for seed in seeds:
-        toy = two_view_toy(seed=seed, **toy_kw)
-        for name, kw in settings.items():
-            last = simulate(toy, steps=steps, record_every=steps, name=name, **kw).history[-1]
-            rows.append({"seed": seed, "setting": name, "knn_view_acc": last["knn_view_acc"], "rank1": last["rank1"],
-                         "Dd gap": last["Dd(source)"] - last["Dd(target)"]})
-    return rows
+def plot_negative_gradients(panels: dict, *, axes=None, margin: float = 2.0):
+    """``∂ℓ/∂d`` of every negative pair against its distance, one panel per reading of Eq. 5.
+
+    ``panels`` maps a title to ``(d, grad)`` (1-D arrays over the negative pairs, e.g. from
+    :func:`reid.toys.view_adaptation.similarity_grads`). Points above zero are pairs that gradient
+    descent pulls *together*; below zero, pairs it pushes apart.
+    """
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.3), squeeze=False)
+        axes = axes[0]
+    for ax, (title, (d, g)) in zip(np.atleast_1d(axes), panels.items()):
+        d, g = np.asarray(d), np.asarray(g)
+        pulled = g > 0
+        ax.scatter(d[~pulled], g[~pulled], s=5, alpha=0.5, color="tab:blue", label="pushed apart")
+        ax.scatter(d[pulled], g[pulled], s=5, alpha=0.5, color="tab:red", label="pulled together")
+        ax.axhline(0, color="gray", lw=0.8)
+        ax.axvline(margin, color="gray", ls=":", lw=0.8)
+        ax.set_title(f"{title}\n{100 * pulled.mean():.0f}% of negatives pulled together", fontsize=8)
+        ax.set_xlabel("negative pair distance d")
+        ax.grid(alpha=0.3)
+    np.atleast_1d(axes)[0].set_ylabel("∂ℓ/∂d (per pair)")
+    np.atleast_1d(axes)[0].legend(fontsize="x-small", markerscale=3)
+    return axes
