@@ -34,10 +34,14 @@ $(STAMP): pyproject.toml $(LOCK)
 ## parameters into $(BUILD)/notebooks, then build the Jupyter Book site from them.
 book: $(STAMP)
 	$(BIN)/python book/build.py --build $(BUILD)
+	@if $(BIN)/python -c "import sys; sys.path.insert(0, 'book'); import check_site; sys.exit(check_site.find_chromium() is None)"; then \
+		$(BIN)/python book/check_site.py $(BUILD)/html --screenshots $(BUILD)/screenshots; \
+	else echo "Chromium not found: skipping the browser check of the site (apt-get install chromium)"; fi
 
-## make test: the whole suite - unit tests, then nbval over the committed notebooks.
+## make test: the whole suite - unit tests (the browser test of the site built from the committed
+## notebooks included: screenshots in $(BUILD)/test-site/screenshots), then nbval over the notebooks.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile tests
+	REID_SITE_BUILD=$(CURDIR)/$(BUILD)/test-site $(BIN)/python -m pytest -n 2 --dist loadfile tests
 	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg notebooks
 
 test-unit: $(STAMP)

@@ -291,6 +291,8 @@ def summarise_run(data: dict) -> dict[str, str]:
             hw_text = (hw_text + " " if hw_text else "") + "(" + ", ".join(extras) + ")"
         hardware = hw_text or _fmt(hardware)
     device = _first(data, "device", "hardware.device", "provenance.hardware.device", "recipe.device")
+    lock = _first(data, "lock.sha256")
+    lock = (lock[:10] + (" (+drift)" if _first(data, "lock.mismatches") else "")) if isinstance(lock, str) else "none recorded"
     versions = _first(data, "versions", "library_versions", "provenance.versions", default={})
     if isinstance(versions, dict):
         keep = [k for k in ("python", "torch", "torchvision", "numpy", "reid", "reid-book") if k in versions]
@@ -313,6 +315,7 @@ def summarise_run(data: dict) -> dict[str, str]:
         "device": _cell(device),
         "hardware": _cell(hardware),
         "versions": _cell(versions),
+        "lock": _cell(lock),
         "metrics": _cell(", ".join(summary) if summary else None),
     }
 
@@ -345,6 +348,11 @@ def build_environment() -> dict[str, str]:
         "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "unset"),
         "git commit": _git_commit() or "n/a (not a git checkout)",
     }
+    lock = REPO / "requirements-lock.txt"
+    if lock.is_file():
+        import hashlib
+
+        env["lock file"] = f"requirements-lock.txt, sha256 {hashlib.sha256(lock.read_bytes()).hexdigest()[:16]}"
     # Distribution metadata, not imports: importing torch & co. would cost seconds for one table.
     from importlib.metadata import PackageNotFoundError, version
 
@@ -408,7 +416,7 @@ def generate_reproducibility(
             "results go under `book/results/<name>/results.json`.\n```\n"
         )
     else:
-        cols = ["recipe", "dataset", "scale", "seed", "commit", "device", "hardware", "versions", "metrics"]
+        cols = ["recipe", "dataset", "scale", "seed", "commit", "device", "hardware", "versions", "lock", "metrics"]
         parts.append("| run | notebook | source | " + " | ".join(cols) + " |")
         parts.append("| " + " | ".join(["---"] * (len(cols) + 3)) + " |")
         for run in runs:
@@ -513,9 +521,26 @@ def assemble_pages(tree: Path, toc: Path) -> None:
             shutil.copy2(src, dst)
         else:
             dst.write_text(f"# {Path(entry).name.replace('_', ' ').capitalize()}\n\n(This page is missing.)\n")
-    for extra in ("static", "images"):
+    for extra in ("static", "images", "_ext"):
         if (REPO / "book" / extra).is_dir():
             shutil.copytree(REPO / "book" / extra, tree / "book" / extra, dirs_exist_ok=True)
+    copy_mathjax(tree / "book" / "_mathjax_static" / "mathjax")
+
+
+def copy_mathjax(dst: Path) -> None:
+    """Serve MathJax from the site itself (``_config.yml``'s ``mathjax_path``), so equations render
+    without network access. The files come from the locked ``jupyter-server-mathjax`` wheel."""
+    try:
+        import jupyter_server_mathjax
+    except ImportError:
+        raise SystemExit("book/build.py: jupyter-server-mathjax is not installed; run `make book` "
+                         "(it installs requirements-lock.txt), or pip install jupyter-server-mathjax.") from None
+    src = Path(jupyter_server_mathjax.__file__).parent / "static"
+    if not (src / "MathJax.js").is_file():
+        raise SystemExit(f"book/build.py: no MathJax.js under {src}; reinstall jupyter-server-mathjax.")
+    # The site needs the TeX input, the HTML-CSS output with its web fonts, and the extensions the
+    # combined configuration loads; the PNG image fonts (most of the 12 MB) are never used.
+    shutil.copytree(src, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns("imageFonts*", "*.png"))
 
 
 def jupyter_book_command() -> list[str]:

@@ -17,7 +17,7 @@ from reid.errors import ReidError
 
 # (module, attribute) pairs; each module exposes ``register(subparsers)`` which adds its
 # sub-commands and sets ``func`` on the parsed namespace.
-_COMMAND_GROUPS = ("reid.data.commands", "reid.engine.commands")
+_COMMAND_GROUPS = ("reid.data.commands", "reid.engine.commands", "reid.study.commands")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -49,7 +49,7 @@ def test_toc_parses_and_its_pages_exist(build):
     for required in ("book/how_to_run", "book/reproducibility", "book/errata", "book/bibliography"):
         assert required in files
     assert build.toc_notebooks(REPO / "book" / "_toc.yml") == [
-        "data_and_evaluation", "smc_ecd", "adaptive_margin", "support_neighbor",
+        "scoreboard", "data_and_evaluation", "smc_ecd", "adaptive_margin", "support_neighbor",
         "view_adaptation", "joint_am_triplet", "benchmark",
     ]
 
@@ -141,6 +141,7 @@ RESULTS = {
     "git": {"commit": "0123456789abcdef0123456789abcdef01234567", "dirty": True},
     "versions": {"python": "3.11.7", "torch": "2.5.0", "numpy": "2.0.0", "reid": "0.1.0"},
     "hardware": {"cpu": "Some CPU", "cpu_cores": 2, "torch_threads": 2, "device": "cpu", "gpu": None},
+    "lock": {"file": "requirements-lock.txt", "sha256": "abcdef0123" + "0" * 54, "packages": 193, "mismatches": []},
 }
 
 
@@ -157,7 +158,7 @@ def test_reproducibility_table_from_results_files(build, tmp_path):
     page = build.generate_reproducibility("# Reproducibility\n\n" + build.GENERATED_MARKER, runs, notebooks, env, relative_to=tmp_path)
     row = next(line for line in page.splitlines() if line.startswith("| `runs/support_neighbor/seed3`"))
     for text in ("support_neighbor (batch_hard)", "synthreid", "smoke", "| 3 |", "0123456789 (+local changes)", "Some CPU (2 cores, 2 threads)",
-                 "torch 2.5.0", "mAP 41.2, R1 62.5", "| cpu |"):
+                 "torch 2.5.0", "mAP 41.2, R1 62.5", "| cpu |", "| abcdef0123 |"):
         assert text in row, text
     assert "| `support_neighbor` | executed | 93 s |" in page
     assert "not re-executed by this build" in page
@@ -172,7 +173,7 @@ def test_reproducibility_without_runs_says_so(build):
 def test_summarise_run_tolerates_missing_fields(build):
     row = build.summarise_run({})
     assert set(row) >= {"recipe", "dataset", "scale", "seed", "commit", "hardware", "versions", "metrics"}
-    assert row["dataset"] == "n/a" and row["metrics"] == "n/a"
+    assert row["dataset"] == "n/a" and row["metrics"] == "n/a" and row["lock"] == "none recorded"
 
 
 def test_collect_runs_since_keeps_only_fresh_results(build, tmp_path):

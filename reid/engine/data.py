@@ -76,6 +76,10 @@ def load_training_data(cfg: dict, dataset: str, root: str | Path | None, *, prog
                                 num_ids=d.get("synth_ids"), num_cameras=d.get("synth_cameras"))
     root = Path(root).expanduser()
     ds = load_dataset(dataset, root)
+    if cfg["data"].get("validation_ids"):  # tune on held-out training identities, never on the test split
+        from reid.data.validation import hold_out_validation
+
+        ds = hold_out_validation(ds, cfg["data"]["validation_ids"], evaluate_on=cfg["eval"].get("split", "test"))
     if not ds.train:
         raise DatasetError(f"{dataset} at {root} has no training images.")
     names, num_values, attributes = _attribute_info(ds)

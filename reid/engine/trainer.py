@@ -329,7 +329,13 @@ class Trainer:
         feats["metric"], feats["normalize"] = self.cfg["eval"]["metric"], self.cfg["eval"]["normalize"]
         feats["feature"] = self.objective.eval_feature
         ckpt.save_atomic(feats, self.run_dir / "features.pt")
-        return metrics_from_features(feats, metric=self.cfg["eval"]["metric"], normalize=self.cfg["eval"]["normalize"])
+        metrics = metrics_from_features(feats, metric=self.cfg["eval"]["metric"], normalize=self.cfg["eval"]["normalize"])
+        if self.cfg["eval"].get("analyses"):  # extra per-run metrics (reid.engine.analyses)
+            from reid.engine.analyses import run_analyses
+
+            metrics.update(run_analyses(self.cfg["eval"]["analyses"], model=self.model, objective=self.objective,
+                                        data=self.data, features=feats, cfg=self.cfg))
+        return metrics
 
 
 def _comparable(cfg: dict) -> dict:

@@ -3,7 +3,8 @@
 A recipe file (``reid/recipes/<name>.yaml``) is the paper's "implementation details" paragraph
 written as configuration. Its top-level sections are
 
-``data``       which SynthReID preset to generate when no real root is given
+``data``       which SynthReID preset to generate when no real root is given; ``validation_ids``
+               training identities held out for validation (:mod:`reid.data.validation`)
 ``model``      :func:`reid.models.build_model` options (+ ``classifier``, ``attribute_q``)
 ``input``      image size and augmentation
 ``sampler``    how training batches are formed
@@ -11,7 +12,9 @@ written as configuration. Its top-level sections are
 ``optimizer``  SGD / Adam, learning rate, multipliers
 ``schedule``   learning-rate schedule
 ``train``      length (``epochs`` or ``iterations``)
-``eval``       the retrieval distance
+``eval``       the retrieval distance; ``split`` (``test`` | ``validation``: tune on the held-out
+               training identities, never on the test split); ``analyses`` (extra per-run
+               metrics, :mod:`reid.engine.analyses`)
 ``runtime``    devices and speed options (never change results on CPU)
 ``choices``    the allowed values of keys that switch between variants
 
@@ -46,7 +49,10 @@ SCALES = ("smoke", "study", "full")
 COMMON: dict[str, Any] = {
     # SynthReID preset generated when no dataset root is given; synth_ids / synth_cameras change
     # its number of identities / cameras (null: the preset's own).
-    "data": {"synth_preset": "smoke", "synth_ids": None, "synth_cameras": None},
+    "data": {
+        "synth_preset": "smoke", "synth_ids": None, "synth_cameras": None,
+        "validation_ids": 0,  # training identities held out as a validation split (reid.data.validation)
+    },
     "input": {"height": 256, "width": 128, "flip": True, "random_erasing": 0.0},
     "train": {
         "epochs": None,  # training length in epochs ...
@@ -54,7 +60,11 @@ COMMON: dict[str, Any] = {
         "batches_per_epoch": None,  # cap on batches per epoch (None: one pass over the training set)
         "grad_clip": None,  # max gradient norm (None: no clipping; no paper clips)
     },
-    "eval": {"metric": "euclidean", "normalize": False, "batch_size": 128},
+    "eval": {
+        "metric": "euclidean", "normalize": False, "batch_size": 128,
+        "split": "test",  # "validation": evaluate on the held-out training identities (data.validation_ids)
+        "analyses": [],  # extra per-run metrics (reid.engine.analyses), merged into results.json
+    },
     "runtime": {
         "num_workers": None,  # None: 0 on CPU (bit-reproducible), min(8, cores) on CUDA
         "amp": True,  # bf16 autocast on CUDA (ignored on CPU)
@@ -72,6 +82,7 @@ COMMON_CHOICES: dict[str, list] = {
     "schedule.name": ["constant", "step", "exponential", "warmup_multistep"],
     "schedule.unit": ["epoch", "iteration"],
     "eval.metric": ["euclidean", "sqeuclidean", "cosine"],
+    "eval.split": ["test", "validation"],
     "objective": ["classification", "pairs", "metric", "view_adaptation", "joint"],
 }
 
@@ -93,9 +104,10 @@ POSITIVE = {
 INTEGER = {
     "train.epochs", "train.iterations", "train.batches_per_epoch", "sampler.num_batches", "runtime.num_workers",
     "sampler.batch_size", "sampler.p", "sampler.k", "sampler.s", "sampler.anchors", "sampler.positives", "sampler.negatives",
-    "input.height", "input.width", "eval.batch_size", "data.synth_ids", "data.synth_cameras",
+    "input.height", "input.width", "eval.batch_size", "data.synth_ids", "data.synth_cameras", "data.validation_ids",
 }  # fmt: skip
-NON_NEGATIVE = {"optimizer.weight_decay", "optimizer.momentum", "input.random_erasing", "runtime.num_workers"}
+NON_NEGATIVE = {"optimizer.weight_decay", "optimizer.momentum", "input.random_erasing", "runtime.num_workers",
+                "data.validation_ids"}
 
 #: ``model`` keys the engine reads itself (the rest go to :func:`reid.models.build_model`).
 ENGINE_MODEL_KEYS = ("name", "classifier", "attribute_q")
@@ -270,6 +282,11 @@ def validate(cfg: dict) -> None:
             f"input.height/input.width (got {model.get('height', 230)}x{model.get('width', 80)} vs "
             f"{cfg['input']['height']}x{cfg['input']['width']})."
         )
+    from reid.engine.analyses import check_analyses
+
+    check_analyses(cfg["eval"]["analyses"])
+    if cfg["eval"]["split"] == "validation" and not cfg["data"]["validation_ids"]:
+        raise ConfigError("eval.split=validation needs held-out identities: set data.validation_ids (e.g. 20).")
     for key, value in flat.items():
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigError(f"{key} must be a finite number, got {value}.")

@@ -19,18 +19,16 @@ from typing import Any
 
 import torch
 
-from reid.errors import ReidError
 from reid.metrics import pairwise_distance, rank_metrics
 
 __all__ = ["load_run_features", "run_distance", "run_rank_metrics", "run_records", "gallery_size_split"]
 
 
 def load_run_features(run_dir: str | Path) -> dict[str, Any]:
-    """The ``features.pt`` of a finished run (CPU tensors)."""
-    path = Path(run_dir) / "features.pt"
-    if not path.is_file():
-        raise ReidError(f"no features.pt in {run_dir}: train the run to the end first (reid.engine.train).")
-    return torch.load(path, map_location="cpu", weights_only=False)
+    """The ``features.pt`` of a finished run (CPU tensors; read without unpickling code)."""
+    from reid.engine.features_io import load_run_features as load
+
+    return load(run_dir)
 
 
 def _labels(feats: dict) -> tuple:

@@ -1,0 +1,248 @@
+"""``evidence/<chapter>.json``: a study's finished runs, the paired statistics and the verdicts.
+
+:func:`aggregate` reads every run of a study (``<out>/<chapter>/<variant>/seed<k>/results.json``)
+and builds the evidence document; :func:`write_evidence` writes it with sorted keys and floats
+rounded to :data:`DIGITS` decimals, so rebuilding it from the same runs gives the same bytes.
+Every statistic is computed from the *rounded* per-seed values, so anyone can recompute a
+verdict from the file alone (``tests/test_study_chapters.py`` does, for every committed file).
+
+Document (``format`` 1)::
+
+    chapter, title, paper, registry           # which study, registered where
+    commit, dirty, run_commits                # HEAD of the session(s); every run's commit
+    scale, dataset, seeds, n_seeds, min_seeds, meets_min_seeds
+    label                                     # "SynthReID, study scale, CPU, n = 5 seeds"
+    lock {file, sha256, mismatches}           # the lock file hash of the runs' environment
+    hardware, versions                        # from the runs' results.json (one, or a list if mixed)
+    timings {study_wall_seconds, sessions, runs_wall_seconds, runs_cpu_seconds, jobs,
+             per_run {variant: {seed<k>: {wall_seconds, cpu_seconds}}}}
+    variants {name: {recipe, overrides, runs [paths], metrics {metric: {values, mean, sd}}}}
+    claims [ {id, claim, source, section, paper, metric, baseline, variant, expected, rule,
+              seeds, baseline_values, variant_values, runs {baseline: [...], variant: [...]},
+              diffs, diff_mean, diff_sd, ci95 [lo, hi], t_crit, df, n,
+              decision_interval {level, lo, hi},   # the interval the rule compared
+              baseline_mean, baseline_sd, variant_mean, variant_sd,
+              display {factor, unit},              # x100 "points" for fraction metrics
+              verdict,
+              # slope claims also: x, x_scale, curve_metrics, baseline_curves, variant_curves
+             } ]
+    comparisons [ {metric, a, b, mean_a, mean_b, diff, se, t, df, t_crit, ci95, p, p_holm,
+                   significant} ]             # benchmark only: every pair, Welch + Holm
+
+Run paths are relative to the folder that holds the evidence directory
+(``evidence/support_neighbor/batch_hard/seed0``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from reid.errors import ConfigError, ReidError
+from reid.study.registry import FRACTION_METRICS, MIN_SEEDS, STANDARD_METRICS, Claim, Study, claim_metrics
+from reid.study.stats import decide, pairwise_welch_holm, run_slopes, t_interval
+
+__all__ = ["FORMAT", "DIGITS", "aggregate", "write_evidence", "run_dir", "comparable_recipe", "recipe_difference",
+           "read_sessions", "label_for"]
+
+FORMAT = 1
+DIGITS = 6
+SESSIONS = "sessions.jsonl"
+
+
+def run_dir(out: str | Path, chapter: str, variant: str, seed: int) -> Path:
+    """Where one run of a study lives: ``<out>/<chapter>/<variant>/seed<k>``."""
+    return Path(out) / chapter / variant / f"seed{seed}"
+
+
+def comparable_recipe(cfg: dict) -> dict:
+    """The resolved recipe as JSON would store it, minus speed-only options (``runtime``)."""
+    return json.loads(json.dumps({k: v for k, v in cfg.items() if k != "runtime"}))
+
+
+def recipe_difference(old: dict, new: dict, limit: int = 4) -> str:
+    """``"loss.k: 8 -> 16; train.epochs: 10 -> 12"`` between two resolved recipes."""
+    from reid.recipes import flatten
+
+    a, b = flatten(comparable_recipe(old)), flatten(comparable_recipe(new))
+    keys = sorted(k for k in set(a) | set(b) if a.get(k, "<absent>") != b.get(k, "<absent>"))
+    text = "; ".join(f"{k}: {a.get(k, '<absent>')!r} -> {b.get(k, '<absent>')!r}" for k in keys[:limit])
+    return text + (f"; ... ({len(keys) - limit} more)" if len(keys) > limit else "")
+
+
+def _r(x: float | None) -> float | None:
+    """Rounded to DIGITS decimals; None for a missing or non-finite number (JSON has no NaN)."""
+    return None if x is None or not math.isfinite(float(x)) else round(float(x), DIGITS)
+
+
+def _rl(xs) -> list[float]:
+    return [_r(x) for x in xs]
+
+
+def _rel(path: Path, out: Path) -> str:
+    return Path(os.path.relpath(path, out.resolve().parent)).as_posix()
+
+
+def read_sessions(out: str | Path, chapter: str) -> list[dict]:
+    path = Path(out) / chapter / SESSIONS
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def label_for(dataset: str, scale: str, device: str, n: int) -> str:
+    """The honest label of every number of a study, e.g. "SynthReID, study scale, CPU, n = 5 seeds"."""
+    from reid.viz.common import DATASET_NAMES
+
+    dev = "GPU" if str(device).startswith("cuda") else str(device).upper()
+    return f"{DATASET_NAMES.get(dataset, dataset)}, {scale} scale, {dev}, n = {n} seeds"
+
+
+def _load_run(study: Study, out: Path, variant: str, seed: int) -> dict:
+    path = run_dir(out, study.chapter, variant, seed) / "results.json"
+    if not path.is_file():
+        raise ConfigError(f"{path} is missing: run `reid study {study.chapter}` to finish the study "
+                          f"(it resumes and skips finished runs).")
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ReidError(f"{path} is not valid JSON ({exc}); move the run away and run `reid study {study.chapter}`.") from exc
+    cfg = study.configs.get(variant)
+    if cfg is not None and comparable_recipe(results.get("recipe", {})) != comparable_recipe(cfg):
+        raise ConfigError(
+            f"{path.parent} was trained with another recipe than the registry now gives "
+            f"({recipe_difference(results.get('recipe', {}), cfg)}); move it away and run `reid study {study.chapter}`."
+        )
+    return results
+
+
+def _metric(results: dict, name: str, where: Path, claim: str) -> float:
+    metrics = results.get("metrics", {})
+    if name not in metrics:
+        raise ConfigError(f"{where}: claim {claim!r} needs metric {name!r}, which this run did not write "
+                          f"(it has {', '.join(sorted(metrics))}); add the analysis to eval.analyses and rerun.")
+    return float(metrics[name])
+
+
+def _unique(items: list[Any]) -> Any:
+    keyed = {json.dumps(i, sort_keys=True): i for i in items}
+    return next(iter(keyed.values())) if len(keyed) == 1 else [keyed[k] for k in sorted(keyed)]
+
+
+def _display(metric: str) -> dict:
+    return {"factor": 100, "unit": "points"} if metric in FRACTION_METRICS else {"factor": 1, "unit": ""}
+
+
+def _claim_entry(claim: Claim, study: Study, out: Path, runs: dict[tuple[str, int], dict]) -> dict:
+    seeds = list(study.seeds)
+    paths = {role: [_rel(run_dir(out, study.chapter, v, s), out) for s in seeds]
+             for role, v in (("baseline", claim.baseline), ("variant", claim.variant))}
+    extra: dict[str, Any] = {}
+    if claim.rule["name"] == "slope":
+        names, x, x_scale = claim_metrics(claim), claim.rule["x"], claim.rule.get("x_scale", "log10")
+        curves = {v: [_rl(_metric(runs[v, s], m, run_dir(out, study.chapter, v, s), claim.id) for m in names) for s in seeds]
+                  for v in (claim.baseline, claim.variant)}
+        base, var = _rl(run_slopes(curves[claim.baseline], x, x_scale)), _rl(run_slopes(curves[claim.variant], x, x_scale))
+        extra = {"x": x, "x_scale": x_scale, "curve_metrics": names,
+                 "baseline_curves": curves[claim.baseline], "variant_curves": curves[claim.variant]}
+        display = {"factor": _display(names[0])["factor"], "unit": "per decade" if x_scale == "log10" else "per unit x"}
+    else:
+        base = _rl(_metric(runs[claim.baseline, s], claim.metric, run_dir(out, study.chapter, claim.baseline, s), claim.id) for s in seeds)
+        var = _rl(_metric(runs[claim.variant, s], claim.metric, run_dir(out, study.chapter, claim.variant, s), claim.id) for s in seeds)
+        display = _display(claim.metric)
+    d = decide(claim.rule, claim.expected, base, var)
+    bsum, vsum = t_interval(base), t_interval(var)
+    return {
+        "id": claim.id, "claim": claim.claim, "source": claim.source, "section": claim.section,
+        "paper": claim.paper, "metric": claim.metric, "baseline": claim.baseline, "variant": claim.variant,
+        "expected": claim.expected, "rule": claim.rule, "seeds": seeds,
+        "baseline_values": base, "variant_values": var, "runs": paths,
+        "diffs": _rl(d.diffs), "diff_mean": _r(d.ci95.mean), "diff_sd": _r(d.ci95.sd),
+        "ci95": None if d.ci95.lo is None else [_r(d.ci95.lo), _r(d.ci95.hi)],
+        "t_crit": _r(d.ci95.t_crit), "df": d.ci95.df, "n": d.ci95.n,
+        "decision_interval": {"level": d.decision.level, "lo": _r(d.decision.lo), "hi": _r(d.decision.hi)},
+        "baseline_mean": _r(bsum.mean), "baseline_sd": _r(bsum.sd),
+        "variant_mean": _r(vsum.mean), "variant_sd": _r(vsum.sd),
+        "display": display, "verdict": d.verdict, **extra,
+    }  # fmt: skip
+
+
+def aggregate(study: Study, out: str | Path) -> dict:
+    """The evidence document of ``study`` from its finished runs under ``out`` (see the module docstring).
+
+    ``commit`` is the commit every run was trained at (``"mixed"`` when they differ; ``run_commits``
+    lists them); ``dirty`` is true when a session that trained runs had uncommitted changes.
+    """
+    out = Path(out)
+    seeds = list(study.seeds)
+    runs = {(v, s): _load_run(study, out, v, s) for v in study.variants for s in seeds}
+    first = next(iter(runs.values()))
+    sessions = read_sessions(out, study.chapter)
+    run_commits = sorted({r.get("git", {}).get("commit", "unknown") for r in runs.values()})
+    dirty = any(s.get("dirty") for s in sessions) if sessions else any(r.get("git", {}).get("dirty") for r in runs.values())
+    commit = {"commit": run_commits[0] if len(run_commits) == 1 else "mixed", "dirty": bool(dirty)}
+    wanted = set(STANDARD_METRICS) | {m for c in study.claims for m in claim_metrics(c)} | set(
+        (study.comparisons or {}).get("metrics", []))
+    variants = {}
+    per_run: dict[str, dict[str, dict]] = {}
+    for v, spec in study.variants.items():
+        vals = {m: [runs[v, s]["metrics"][m] for s in seeds] for m in sorted(wanted)
+                if all(m in runs[v, s].get("metrics", {}) for s in seeds)}
+        summary = {}
+        for m, xs in vals.items():
+            xs = _rl(xs)
+            ti = t_interval(xs)
+            summary[m] = {"values": xs, "mean": _r(ti.mean), "sd": _r(ti.sd)}
+        variants[v] = {"recipe": spec.recipe, "overrides": spec.overrides, "metrics": summary,
+                       "runs": [_rel(run_dir(out, study.chapter, v, s), out) for s in seeds]}
+        per_run[v] = {f"seed{s}": {"wall_seconds": _r(runs[v, s].get("study", {}).get("wall_seconds")),
+                                   "cpu_seconds": _r(runs[v, s].get("study", {}).get("cpu_seconds"))} for s in seeds}
+    walls = [t["wall_seconds"] for pv in per_run.values() for t in pv.values() if t["wall_seconds"] is not None]
+    cpus = [t["cpu_seconds"] for pv in per_run.values() for t in pv.values() if t["cpu_seconds"] is not None]
+    locks = [r.get("lock", {}) for r in runs.values()]
+    hardware = [{k: v for k, v in r.get("hardware", {}).items() if k != "torch_threads"} for r in runs.values()]
+    device = first.get("device", "cpu")
+    claims = [_claim_entry(c, study, out, runs) for c in study.claims]
+    comparisons = []
+    if study.comparisons:
+        for m in study.comparisons["metrics"]:
+            groups = {v: variants[v]["metrics"][m]["values"] for v in study.variants}
+            for row in pairwise_welch_holm(groups, alpha=study.comparisons["alpha"]):
+                comparisons.append({"metric": m, **{k: (_rl(x) if isinstance(x, list) else _r(x) if isinstance(x, float) else x)
+                                                    for k, x in row.items()}})
+    return {
+        "format": FORMAT, "chapter": study.chapter, "title": study.title, "paper": study.paper,
+        "registry": Path(study.source).name if study.source.endswith(".json") else study.source,
+        "commit": commit["commit"], "dirty": commit["dirty"], "run_commits": run_commits,
+        "scale": study.scale, "dataset": study.dataset, "seeds": seeds, "n_seeds": len(seeds),
+        "min_seeds": MIN_SEEDS, "meets_min_seeds": len(seeds) >= MIN_SEEDS,
+        "label": label_for(study.dataset, study.scale, device, len(seeds)),
+        "lock": {"file": _unique([lk.get("file") for lk in locks]), "sha256": _unique([lk.get("sha256") for lk in locks]),
+                 "mismatches": sorted({m for lk in locks for m in lk.get("mismatches", [])})},
+        "hardware": _unique(hardware), "versions": _unique([r.get("versions", {}) for r in runs.values()]),
+        "timings": {
+            "study_wall_seconds": _r(sum(s["wall_seconds"] for s in sessions)) if sessions else None,
+            "sessions": len(sessions), "jobs": sessions[-1].get("jobs") if sessions else None,
+            "runs_wall_seconds": _r(sum(walls)) if walls else None, "runs_cpu_seconds": _r(sum(cpus)) if cpus else None,
+            "per_run": per_run,
+        },
+        "variants": variants, "claims": claims, "comparisons": comparisons,
+    }  # fmt: skip
+
+
+def write_evidence(evidence: dict, out: str | Path) -> Path:
+    """Write ``<out>/<chapter>.json`` (sorted keys, 2-space indent, trailing newline; atomic)."""
+    path = Path(out) / f"{evidence['chapter']}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(evidence, indent=2, sort_keys=True, allow_nan=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def count_verdicts(evidence: dict) -> Counter:
+    return Counter(c["verdict"] for c in evidence.get("claims", []))
