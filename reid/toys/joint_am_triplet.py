@@ -45,6 +45,7 @@ __all__ = [
     "batch_hard_feature_grad",
     "radial_tangential",
     "BN_AUDIT_VARIANTS",
+    "neck_radial_report",
     "bn_radial_audit",
     "GradientField",
     "gradient_fields",
@@ -174,9 +175,65 @@ def _batch_radial(features: torch.Tensor, change: torch.Tensor) -> float:
     return abs(float((features * change).sum())) / denom if denom > 0 else 0.0
 
 
-def _largest_radial_share(features: torch.Tensor, change: torch.Tensor) -> float:
+def _radial_shares(features: torch.Tensor, change: torch.Tensor) -> torch.Tensor:
     radial, tangent = radial_tangential(features, change)
-    return float((radial.abs() / (radial.abs() + tangent).clamp(min=1e-300)).max())
+    return radial.abs() / (radial.abs() + tangent).clamp(min=1e-300)
+
+
+def neck_radial_report(
+    pooled: torch.Tensor,
+    labels: torch.Tensor,
+    loss_fn,
+    *,
+    neck_weight: torch.Tensor | None = None,
+    neck_bias: torch.Tensor | None = None,
+    eps: float = 1e-5,
+    loss_args: tuple = (),
+) -> dict[str, float]:
+    """Radial components of a loss's gradient at the embedding, and of what the neck lets through.
+
+    ``pooled`` are the backbone's pooled features ``p`` of one batch. The embedding is
+    ``f = BN(p)`` in training mode with the affine ``neck_weight`` / ``neck_bias`` (paper 004's BN
+    neck, Sec. 3.4), or ``f = p`` when they are ``None`` (no neck). With ``g = ∂L/∂f`` for
+    ``L = loss_fn(f, labels, *loss_args)`` and ``δf = J Jᵀ g`` the first-order change of ``f``
+    that a unit backbone step along ``−∂L/∂p`` makes (``J`` the neck's Jacobian), the keys are
+
+    * ``loss_radial_mean`` / ``loss_radial_max``: the per-sample share ``|f̂_i·g_i| / (|f̂_i·g_i| + ‖g_i,tan‖)``;
+    * ``loss_radial_batch``: the cosine between ``g`` and the batch's radial direction ``f``;
+    * ``backbone_radial_batch``: the same cosine for ``δf`` (zero up to BN's ε with the neck: BN
+      fixes the batch's mean squared norm, Eq. jat-bn of the chapter);
+    * ``backbone_radial_max``: the largest per-sample radial share of ``δf``;
+    * ``affine_identity_error``: ``|Σ_c γ_c ∂L/∂γ_c + β_c ∂L/∂β_c − Σ_i f_i·g_i|`` (0 without a neck).
+    """
+    p = pooled.detach().requires_grad_(True)
+    affine = ()
+    if neck_weight is not None:
+        w, b = neck_weight.detach().requires_grad_(True), neck_bias.detach().requires_grad_(True)
+        affine = (w, b)
+
+    def neck(q, w=neck_weight, b=neck_bias):
+        if w is None:
+            return q
+        return F.batch_norm(q, None, None, w.detach(), b.detach(), training=True, eps=eps)
+
+    f = F.batch_norm(p, None, None, *affine, training=True, eps=eps) if affine else p
+    loss = loss_fn(f, labels, *loss_args)
+    g_f, g_p, *g_affine = torch.autograd.grad(loss, (f, p, *affine))
+    f = f.detach()
+    _, delta_f = torch.func.jvp(neck, (pooled.detach(),), (-g_p,))
+    shares = _radial_shares(f, g_f)
+    out = {
+        "loss_radial_mean": float(shares.mean()),
+        "loss_radial_max": float(shares.max()),
+        "loss_radial_batch": _batch_radial(f, g_f),
+        "backbone_radial_batch": _batch_radial(f, delta_f),
+        "backbone_radial_max": float(_radial_shares(f, delta_f).max()),
+        "affine_identity_error": 0.0,
+    }
+    if affine:
+        identity = (affine[0] * g_affine[0]).sum() + (affine[1] * g_affine[1]).sum() - (f * g_f).sum()
+        out["affine_identity_error"] = abs(float(identity))
+    return out
 
 
 @single_thread()
@@ -206,7 +263,8 @@ def bn_radial_audit(
     ``Σ_c γ_c ∂L/∂γ_c + β_c ∂L/∂β_c = Σ_i f_i·∂L/∂f_i``).
 
     For each variant, on random pooled features (``num_ids × per_id`` samples, ``dim`` channels)
-    passed through a BN layer with random affine parameters, the rows report:
+    passed through a BN layer with random affine parameters, one row of :func:`neck_radial_report`
+    (per-sample shares as their maximum over the batch):
 
     * ``loss radial (per sample)``: the largest share ``|f̂_i·g_i| / (|f̂_i·g_i| + ‖g_i,tan‖)`` of
       the loss gradient ``g = ∂L/∂f`` (0 for the normalised losses, > 0 with a raw-feature triplet);
@@ -224,29 +282,18 @@ def bn_radial_audit(
     pooled = torch.rand(n, dim, generator=gen, dtype=torch.float64).to(dtype)  # post-ReLU GAP: >= 0
     bn_weight = (0.5 + torch.rand(dim, generator=gen, dtype=torch.float64)).to(dtype)
     bn_bias = (0.1 * torch.randn(dim, generator=gen, dtype=torch.float64)).to(dtype)
-
-    def bn(p, w=bn_weight, b=bn_bias):
-        return F.batch_norm(p, None, None, w, b, training=True, eps=eps)
-
     rows = []
     for variant in variants:
         torch.manual_seed(seed)  # the same classifier weights for every variant
         loss_fn = joint_loss(variant, dim, num_ids, scale=scale, gamma=gamma, triplet_margin=triplet_margin).to(dtype)
-        p = pooled.clone().requires_grad_(True)
-        w, b = bn_weight.clone().requires_grad_(True), bn_bias.clone().requires_grad_(True)
-        f = bn(p, w, b)
-        loss = loss_fn(f, labels)
-        g_f, g_p, g_w, g_b = torch.autograd.grad(loss, (f, p, w, b))
-        f = f.detach()
-        # the change of f that a (unit) backbone step along -∂L/∂p makes, to first order
-        _, delta_f = torch.func.jvp(bn, (pooled,), (-g_p,))
+        r = neck_radial_report(pooled, labels, loss_fn, neck_weight=bn_weight, neck_bias=bn_bias, eps=eps)
         rows.append({
             "variant": variant,
-            "loss radial (per sample)": _largest_radial_share(f, g_f),
-            "loss radial (batch)": _batch_radial(f, g_f),
-            "backbone radial (batch)": _batch_radial(f, delta_f),
-            "backbone radial (per sample)": _largest_radial_share(f, delta_f),
-            "affine identity error": abs(float((bn_weight * g_w).sum() + (bn_bias * g_b).sum() - (f * g_f).sum())),
+            "loss radial (per sample)": r["loss_radial_max"],
+            "loss radial (batch)": r["loss_radial_batch"],
+            "backbone radial (batch)": r["backbone_radial_batch"],
+            "backbone radial (per sample)": r["backbone_radial_max"],
+            "affine identity error": r["affine_identity_error"],
         })  # fmt: skip
     return rows
 
