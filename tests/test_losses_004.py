@@ -49,15 +49,54 @@ def test_angular_margin_hand_examples():
 
 
 def test_angular_margin_fallback_beyond_pi():
-    # x = -e1, label 0: θ = π > π - m, so the target logit is s(cos θ - m sin m) = s(-1 - 0.5 sin 0.5)
+    # x = -e1, label 0: θ = π > π - m. Default ("continuous"): target logit s(cos θ - (1 - cos m))
     s, m = 2.0, 0.5
-    target, other = s * (-1 - m * math.sin(m)), 0.0
-    expected = math.log1p(math.exp(other - target))
-    assert am_with_axes(s, m)(xy(math.pi), LABEL0).item() == pytest.approx(expected)
-    # the target logit keeps decreasing in θ across the whole range (no reward for θ near π)
+    for fallback, offset in (("continuous", 1 - math.cos(m)), ("arcface", m * math.sin(m))):
+        loss = AngularMarginLoss(2, 2, s, m, fallback=fallback).double()
+        with torch.no_grad():
+            loss.weight.copy_(torch.eye(2))
+        target, other = s * (-1 - offset), 0.0
+        assert loss(xy(math.pi), LABEL0).item() == pytest.approx(math.log1p(math.exp(other - target)))
+    # the default is what the loss uses when nothing is said
+    assert am_with_axes(s, m)(xy(math.pi), LABEL0).item() == pytest.approx(
+        math.log1p(math.exp(s * (1 - math.cos(m)) + s))
+    )
+    # with either fallback, the target logit keeps decreasing in θ across the whole range (no reward near π)
     theta = torch.linspace(0, math.pi, 400, dtype=torch.float64)
-    logits = additive_angular_margin_logits(torch.cos(theta), torch.ones_like(theta, dtype=torch.bool), 1.0, m)
-    assert torch.all(logits[1:] < logits[:-1])
+    for fallback in ("continuous", "arcface"):
+        logits = additive_angular_margin_logits(torch.cos(theta), torch.ones_like(theta, dtype=torch.bool), 1.0, m, fallback)
+        assert torch.all(logits[1:] < logits[:-1])
+
+
+@pytest.mark.parametrize("margin", [0.1, 0.5, 1.0, 1.5])
+def test_default_fallback_is_continuous_at_pi_minus_m(margin):
+    # Issue 11: ArcFace's constant m·sin m makes the target logit jump by cos m + m sin m - 1 at
+    # θ = π - m (0.117 for m = 0.5). The default fallback meets cos(θ + m) = -1 there.
+    s = 30.0
+    theta0 = math.pi - margin
+    around = torch.tensor([theta0 - 1e-7, theta0 + 1e-7], dtype=torch.float64)
+    mask = torch.ones(2, dtype=torch.bool)
+    left, right = additive_angular_margin_logits(torch.cos(around), mask, s, margin).tolist()
+    assert left == pytest.approx(-s, abs=1e-4) and right == pytest.approx(-s, abs=1e-4)
+    jump_left, jump_right = additive_angular_margin_logits(torch.cos(around), mask, s, margin, "arcface").tolist()
+    assert jump_left - jump_right == pytest.approx(s * (math.cos(margin) + margin * math.sin(margin) - 1), abs=1e-4)
+    if margin == 0.5:
+        assert (jump_left - jump_right) / s == pytest.approx(0.1173, abs=1e-4)
+
+
+def test_fallback_none_is_eq2_as_printed_and_bad_names_fail():
+    theta = torch.linspace(0, math.pi, 50, dtype=torch.float64)
+    mask = torch.ones_like(theta, dtype=torch.bool)
+    printed = additive_angular_margin_logits(torch.cos(theta), mask, 3.0, 0.5, "none")
+    torch.testing.assert_close(printed, 3.0 * torch.cos(theta + 0.5), atol=1e-5, rtol=0)  # sin θ is floored at 1e-6
+    with pytest.raises(ConfigError, match="fallback"):
+        additive_angular_margin_logits(torch.cos(theta), mask, 3.0, 0.5, "arc")
+    with pytest.raises(ConfigError, match="fallback"):
+        AngularMarginLoss(4, 3, 10.0, 0.5, fallback="easy")
+    with pytest.raises(ConfigError, match="fallback"):
+        joint_loss("AMBH", 6, 3, scale=10.0, margin_fallback="easy")
+    loss = joint_loss("AMBH_Attr", 12, 3, scale=10.0, attribute_values=[2, 2], slice_dim=2, margin_fallback="arcface")
+    assert loss.am.fallback == "arcface" and loss.attributes.fallback == "arcface"
 
 
 def test_margin_raises_the_loss_and_is_in_the_gradient():

@@ -129,7 +129,7 @@ def _cells(path: Path) -> tuple[list[str], list[str]]:
 #: Chapters that still assert "within seed-to-seed noise" without an interval (the anecdotes issue 10
 #: lists); their authors are rewriting those sections. Strict xfail: once a chapter passes, this
 #: test fails until its name is deleted here, so the list can only shrink.
-PENDING_REWRITE = {"joint_am_triplet"}
+PENDING_REWRITE: set[str] = set()
 
 
 def _pending(paths):

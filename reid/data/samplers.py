@@ -71,7 +71,7 @@ class PKSampler(_EpochSampler):
     Each batch draws ``p`` distinct identities uniformly, then ``k`` images of each:
     distinct images while the identity has ``k`` or more, with replacement otherwise
     (Hermans, Beyer, Leibe, *In Defense of the Triplet Loss*, 2017, Sec. 3; the batch of
-    papers 002 (P x Q), 004 (P=16, K=4) and the centre losses of 000). Within an epoch,
+    papers 002 (P x Q), 004 (P=4, K=8) and the centre losses of 000). Within an epoch,
     an identity's images are taken in a shuffled cycle, so frequent identities show
     different images in different batches.
 

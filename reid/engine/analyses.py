@@ -214,3 +214,61 @@ def distractor_curve(model, objective, data, features, cfg) -> dict[str, float]:
 # ------------------------------------------------------------------ paper 003 (view_adaptation)
 
 # ------------------------------------------------------------------ paper 004 (joint_am_triplet)
+#: Training batches of the recipe's sampler (seed 0, no augmentation) the radial analysis averages over.
+RADIAL_BATCHES = 4
+
+
+@register_analysis(
+    "radial_gradient",
+    metrics=("radial_share_loss", "radial_batch_loss", "radial_batch_backbone", "embedding_norm_cv"),
+)
+def radial_gradient(model, objective, data, features, cfg) -> dict[str, float]:
+    """Paper 004, Sec. 3.3–3.4, measured on the trained model: the radial part of the loss gradient
+    at the embedding, and what the BN neck lets through to the backbone.
+
+    On the first :data:`RADIAL_BATCHES` P×K training batches of the recipe's sampler (seed 0,
+    evaluation transforms, so the numbers do not depend on the run's augmentation draw), with the
+    backbone in evaluation mode and the neck in training mode (as in a training step), each metric
+    is the mean over batches of :func:`reid.toys.joint_am_triplet.neck_radial_report`:
+
+    * ``radial_share_loss``: mean per-sample share ``|f̂·g| / (|f̂·g| + ‖g_tan‖)`` of ``g = ∂L/∂f``
+      (0 for the normalised losses, AM0 / AM / AM0BH1; what the raw-feature triplet adds);
+    * ``radial_batch_loss``: the cosine between ``g`` and the batch's radial direction;
+    * ``radial_batch_backbone``: the same cosine for the change the neck lets a backbone step make
+      (zero up to BN's ε with the BN neck, for every loss; equal to ``radial_batch_loss`` without a neck);
+    * ``embedding_norm_cv``: std / mean of the gallery embeddings' norms (from ``features``).
+    """
+    import torch
+
+    from reid.data.image_dataset import ImageDataset
+    from reid.data.transforms import build_transforms
+    from reid.engine.data import build_batch_sampler
+    from reid.toys.joint_am_triplet import neck_radial_report
+
+    inp = cfg["input"]
+    dataset = ImageDataset(data.dataset.train, build_transforms(inp["height"], inp["width"], train=False))
+    sampler = build_batch_sampler(cfg, data, seed=0)
+    sampler.set_epoch(0)
+    neck = getattr(model, "neck", None)
+    device = next(model.parameters()).device
+    reports = []
+    for i, indices in enumerate(sampler):
+        if i == RADIAL_BATCHES:
+            break
+        images = torch.stack([dataset[j][0] for j in indices]).to(device)
+        pids = torch.as_tensor([data.dataset.train[j].pid for j in indices], device=device)
+        with torch.no_grad():
+            pooled = model.pool(model.backbone(images)).flatten(1).float()
+        attr = (objective.attribute_table[pids],) if getattr(objective, "with_attributes", False) else ()
+        reports.append(neck_radial_report(
+            pooled, pids, objective.loss, loss_args=attr,
+            neck_weight=None if neck is None else neck.weight, neck_bias=None if neck is None else neck.bias,
+            eps=1e-5 if neck is None else neck.eps,
+        ))  # fmt: skip
+    norms = features["gallery"].norm(dim=1)
+    return {
+        "radial_share_loss": sum(r["loss_radial_mean"] for r in reports) / len(reports),
+        "radial_batch_loss": sum(r["loss_radial_batch"] for r in reports) / len(reports),
+        "radial_batch_backbone": sum(r["backbone_radial_batch"] for r in reports) / len(reports),
+        "embedding_norm_cv": float(norms.std() / norms.mean()),
+    }

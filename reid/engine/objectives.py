@@ -359,7 +359,7 @@ class JointObjective(Objective):
             scale=c["scale"], gamma=c["attr_gamma"] if self.with_attributes else c["gamma"],
             triplet_margin=c["triplet_margin"], am_margin=c["margin"], lam=c["lam"],
             attribute_values=self.info.attribute_values if self.with_attributes else None,
-            slice_dim=self.cfg["model"]["attribute_q"],
+            slice_dim=self.cfg["model"]["attribute_q"], margin_fallback=c["margin_fallback"],
         )  # fmt: skip
         if self.with_attributes:
             self.register_buffer("attribute_table", self.info.attributes.clone())

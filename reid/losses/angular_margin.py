@@ -16,8 +16,16 @@ What the paper does not state, and what we do:
 * **The scale ``s``** (the hypersphere radius of Sec. 3.1) is never given a value, so it is a
   required argument. For reference: ArcFace uses 64, SphereReID (the paper's "AM0" baseline [7]) 14.
 * **θ + m > π.** ``cos(θ + m)`` stops decreasing once ``θ + m > π``, so the margin would *reward*
-  a target angle near π. The paper is silent; we use the ArcFace reference implementation's
-  fallback: for ``θ > π - m`` the target logit is ``cos θ - m·sin m`` (still decreasing in θ).
+  a target angle near π. The paper is silent. For ``θ > π - m`` the target logit becomes
+  ``cos θ - δ`` (still decreasing in θ), with ``δ`` chosen by ``fallback``:
+
+  - ``"continuous"`` (default): ``δ = 1 - cos m``, so the logit meets ``cos(θ + m) = -1`` at
+    ``θ = π - m``: continuous (with a kink), monotone;
+  - ``"arcface"``: ``δ = m·sin m``, the ArcFace reference implementation's constant. It is *not*
+    continuous: at ``θ = π - m`` the logit drops by ``cos m + m·sin m - 1`` (0.117 for m = 0.5,
+    i.e. 0.117·s in the logit). The drop raises the loss on the far side, so it never rewards a
+    wrong angle, but the loss as a function of θ jumps;
+  - ``"none"``: ``cos(θ + m)`` everywhere, Eq. 2 as printed (rewards θ near π).
 * **Numerics.** ``cos(θ + m) = cos θ cos m - sin θ sin m`` with ``sin θ = sqrt(max(1 - cos²θ, ε))``,
   so there is no ``acos`` (whose clamped argument would pass a zero gradient at ``|cos θ| = 1``)
   and no infinite derivative of ``sqrt`` at 0. ``cos θ`` itself is not clamped: it keeps its exact
@@ -46,6 +54,8 @@ __all__ = [
     "JointAngularTripletLoss",
     "joint_loss",
     "additive_angular_margin_logits",
+    "margin_fallback_offset",
+    "FALLBACKS",
     "VARIANTS",
 ]
 
@@ -56,22 +66,45 @@ NORM_EPS = 1e-12
 SIN_EPS = 1e-12
 
 
+#: Offsets ``δ(m)`` of the target logit ``cos θ - δ`` used where ``θ + m > π`` (see the module docstring).
+FALLBACKS: dict[str, object] = {
+    "continuous": lambda m: 1.0 - math.cos(m),
+    "arcface": lambda m: m * math.sin(m),
+    "none": None,
+}
+
+
+def margin_fallback_offset(margin: float, fallback: str = "continuous") -> float | None:
+    """``δ`` of the fallback logit ``cos θ - δ`` for ``θ > π - m`` (``None`` for ``"none"``)."""
+    if fallback not in FALLBACKS:
+        raise ConfigError(
+            f"margin fallback {fallback!r} is not valid; choose one of {', '.join(FALLBACKS)} "
+            "(continuous: no jump at θ = π - m; arcface: ArcFace's constant m·sin m; none: Eq. 2 as printed)."
+        )
+    offset = FALLBACKS[fallback]
+    return None if offset is None else offset(margin)
+
+
 def additive_angular_margin_logits(
-    cos: torch.Tensor, target: torch.Tensor, scale: float, margin: float
+    cos: torch.Tensor, target: torch.Tensor, scale: float, margin: float, fallback: str = "continuous"
 ) -> torch.Tensor:
     """Logits ``s·cos(θ_y + m)`` at the target entries and ``s·cos θ_j`` elsewhere (Eq. 2 and Eq. 3).
 
     ``cos`` holds ``cos θ`` of any shape, ``target`` is a boolean mask of the same shape (one
-    ``True`` per classification problem). Shared by the identity and the attribute losses.
+    ``True`` per classification problem). Where ``θ_y + m > π`` the target logit is
+    ``s·(cos θ_y - δ)`` with ``δ`` from ``fallback`` (module docstring). Shared by the identity
+    and the attribute losses.
     """
+    offset = margin_fallback_offset(margin, fallback)
     if margin == 0.0:
         return scale * cos
     cos_m, sin_m = math.cos(margin), math.sin(margin)
     sin = (1.0 - cos * cos).clamp(min=SIN_EPS).sqrt()
     # cos(θ + m) = cos θ cos m - sin θ sin m
     cos_theta_m = cos * cos_m - sin * sin_m
-    # θ + m > π  <=>  cos θ < cos(π - m) = -cos m: ArcFace's monotone fallback cos θ - m sin m
-    cos_theta_m = torch.where(cos > -cos_m, cos_theta_m, cos - margin * sin_m)
+    if offset is not None:
+        # θ + m > π  <=>  cos θ < cos(π - m) = -cos m: the monotone fallback cos θ - δ
+        cos_theta_m = torch.where(cos > -cos_m, cos_theta_m, cos - offset)
     return scale * torch.where(target, cos_theta_m, cos)
 
 
@@ -90,13 +123,21 @@ class AngularMarginLoss(nn.Module):
     with ``cos α_j = x_i·W_j / (||x_i|| ||W_j||)`` (bias 0, "as in [23]"). ``reduction="mean"`` is
     Eq. 2 as printed (the 1/N mean); ``"sum"`` is its Σ_i without the 1/N.
 
-    ``AngularMarginLoss(in_features, num_classes, scale, margin=0.5)``;
+    ``AngularMarginLoss(in_features, num_classes, scale, margin=0.5, *, fallback="continuous")``
+    (``fallback``: the target logit where ``α_y + m > π``, see the module docstring);
     ``forward(features, labels) -> loss``; :meth:`logits` gives ``s·cos α`` without the margin
     (for accuracy, or test-time classification).
     """
 
     def __init__(
-        self, in_features: int, num_classes: int, scale: float, margin: float = 0.5, *, reduction: str = "mean"
+        self,
+        in_features: int,
+        num_classes: int,
+        scale: float,
+        margin: float = 0.5,
+        *,
+        reduction: str = "mean",
+        fallback: str = "continuous",
     ) -> None:
         super().__init__()
         if in_features < 1 or num_classes < 2:
@@ -104,8 +145,9 @@ class AngularMarginLoss(nn.Module):
                 f"need in_features >= 1 and num_classes >= 2, got {in_features} and {num_classes}."
             )
         _check_scale_margin(scale, margin)
+        margin_fallback_offset(margin, fallback)
         self.in_features, self.num_classes = int(in_features), int(num_classes)
-        self.scale, self.margin = float(scale), float(margin)
+        self.scale, self.margin, self.fallback = float(scale), float(margin), fallback
         self.reduction = check_reduction(reduction)
         self.weight = nn.Parameter(torch.empty(self.num_classes, self.in_features))
         nn.init.xavier_uniform_(self.weight)
@@ -113,7 +155,7 @@ class AngularMarginLoss(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"in_features={self.in_features}, num_classes={self.num_classes}, scale={self.scale}, "
-            f"margin={self.margin}, reduction={self.reduction!r}"
+            f"margin={self.margin}, fallback={self.fallback!r}, reduction={self.reduction!r}"
         )
 
     def cosine(self, features: torch.Tensor) -> torch.Tensor:
@@ -139,7 +181,7 @@ class AngularMarginLoss(nn.Module):
         cos = self.cosine(features)
         target = F.one_hot(labels, self.num_classes).bool()
         # Eq. 2: cross-entropy of the logits s·cos(α_y + m) (target) and s·cos α_j (others)
-        logits = additive_angular_margin_logits(cos, target, self.scale, self.margin)
+        logits = additive_angular_margin_logits(cos, target, self.scale, self.margin, self.fallback)
         return F.cross_entropy(logits, labels, reduction=self.reduction)
 
 
@@ -163,7 +205,7 @@ class AttributeAngularMarginLoss(nn.Module):
     e.g. ``[4] + [2] * 26`` for Market. Labels are ``(N, M)`` integers in ``[0, C_k)`` (0 = absent
     for binary attributes).
 
-    ``AttributeAngularMarginLoss(num_values, scale, margin=0.5, *, slice_dim=16)``;
+    ``AttributeAngularMarginLoss(num_values, scale, margin=0.5, *, slice_dim=16, fallback="continuous")``;
     ``forward(attr_features, attr_labels) -> loss``.
     """
 
@@ -175,6 +217,7 @@ class AttributeAngularMarginLoss(nn.Module):
         *,
         slice_dim: int = 16,
         reduction: str = "mean",
+        fallback: str = "continuous",
     ) -> None:
         super().__init__()
         values = [2] * int(num_values) if isinstance(num_values, int) else [int(c) for c in num_values]
@@ -185,6 +228,8 @@ class AttributeAngularMarginLoss(nn.Module):
         if slice_dim < 1:
             raise ConfigError(f"slice_dim Q must be >= 1, got {slice_dim} (the paper uses Q = 16).")
         _check_scale_margin(scale, margin)
+        margin_fallback_offset(margin, fallback)
+        self.fallback = fallback
         self.num_values = values
         self.num_attributes, self.slice_dim = len(values), int(slice_dim)
         self.scale, self.margin = float(scale), float(margin)
@@ -202,7 +247,7 @@ class AttributeAngularMarginLoss(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"num_values={self.num_values}, slice_dim={self.slice_dim}, scale={self.scale}, "
-            f"margin={self.margin}, reduction={self.reduction!r}"
+            f"margin={self.margin}, fallback={self.fallback!r}, reduction={self.reduction!r}"
         )
 
     def cosine(self, attr_features: torch.Tensor) -> torch.Tensor:
@@ -231,7 +276,7 @@ class AttributeAngularMarginLoss(nn.Module):
         cos = self.cosine(attr_features)
         target = F.one_hot(labels, cos.shape[2]).bool()
         # Eq. 3: per attribute, softmax over its values of s·cos(α_target + m) and s·cos ᾱ
-        logits = additive_angular_margin_logits(cos, target, self.scale, self.margin)
+        logits = additive_angular_margin_logits(cos, target, self.scale, self.margin, self.fallback)
         logits = logits.masked_fill(~self.valid, float("-inf"))
         nll = -(logits.log_softmax(dim=2).gather(2, labels[:, :, None]).squeeze(2))  # (N, M)
         total = nll.sum()
@@ -347,6 +392,7 @@ def joint_loss(
     lam: float = 0.25,
     am_margin: float = 0.5,
     attribute_margin: float | None = None,
+    margin_fallback: str = "continuous",
 ) -> JointAngularTripletLoss:
     """Build a Table 3 row, or with the suffix ``_Attr`` the full model of Eq. 7.
 
@@ -360,6 +406,7 @@ def joint_loss(
     not stated in the paper; 0.3 is the usual re-ID choice. ``scale`` is required (not stated).
     The attribute heads' margin: Eq. 3 uses the same symbol m as Eq. 2, so by default they get the
     identity loss's margin (0 in the AM0 rows); ``attribute_margin`` overrides it.
+    ``margin_fallback`` picks the target logit where ``α + m > π`` for both (module docstring).
     """
     name, _, suffix = variant.partition("_")
     if name not in VARIANTS or suffix not in ("", "Attr"):
@@ -377,14 +424,16 @@ def joint_loss(
     if with_attr:
         if attribute_margin is None:
             attribute_margin = am_margin if spec["margin"] else 0.0
-        attributes = AttributeAngularMarginLoss(attribute_values, scale, attribute_margin, slice_dim=slice_dim)
+        attributes = AttributeAngularMarginLoss(
+            attribute_values, scale, attribute_margin, slice_dim=slice_dim, fallback=margin_fallback
+        )
         id_features = in_features - attributes.in_features
         if id_features < 1:
             raise ConfigError(f"in_features = {in_features} leaves no identity features after {attributes.in_features} attribute features.")
     margin = spec["margin"]
     if margin is not None and margin > 0:
         margin = am_margin
-    am = None if margin is None else AngularMarginLoss(id_features, num_classes, scale, margin)
+    am = None if margin is None else AngularMarginLoss(id_features, num_classes, scale, margin, fallback=margin_fallback)
     triplet = (
         BatchHardTripletLoss(triplet_margin, soft=spec.get("soft", False), normalize=spec.get("normalize", False))
         if spec["triplet"]
