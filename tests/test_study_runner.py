@@ -115,7 +115,7 @@ def test_a_finished_run_of_another_recipe_is_never_replaced(study_dir, tmp_path)
     path = write_registry(tmp_path / "changed.json", changed)
     results = root / "evidence" / "tiny_demo" / "batch_hard" / "seed0" / "results.json"
     before = results.read_bytes()
-    with pytest.raises(ConfigError, match=r"loss\.margin: 0\.3 -> 0\.5.*never deleted"):
+    with pytest.raises(ConfigError, match=r"loss\.margin: [0-9.]+ -> 0\.5.*never deleted"):
         runner.run_study(str(path), seeds=2, out=root / "evidence", allow_dirty=True, progress=False)
     assert results.read_bytes() == before
     with pytest.raises(ConfigError, match="another recipe"):
@@ -155,3 +155,13 @@ def test_git_state_ignores_the_evidence_folder(tmp_path):
     assert state["dirty"] is False and len(state["commit"]) == 40
     (repo / "code.py").write_text("2")
     assert runner.git_state(repo, ignore=repo / "evidence")["changes"] == ["code.py"]
+
+
+def test_a_recipe_stored_before_a_key_existed_reads_as_that_keys_old_behaviour():
+    from reid.study.evidence import KEYS_ADDED_LATER, comparable_recipe
+
+    new = {"data": {"layout": "market", "synth_preset": "smoke"}, "eval": {"protocol": "market_sq"}, "runtime": {}}
+    old = {"data": {"synth_preset": "smoke"}, "eval": {}}
+    assert comparable_recipe(old) == comparable_recipe(new)
+    assert comparable_recipe({**old, "eval": {"protocol": "single_shot"}}) != comparable_recipe(new)
+    assert set(KEYS_ADDED_LATER) == {("data", "layout"), ("eval", "protocol")}
