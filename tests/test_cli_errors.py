@@ -81,7 +81,7 @@ CASES = {
                  "iteration 2: SMCECDLoss: features holds"),  # fmt: skip
     # -- evaluate on damaged files
     "evaluate-corrupt-features": (lambda w: ["evaluate", "--run", str(w["base"] / "bad_features")],
-                                  "cannot read the features file"),  # fmt: skip
+                                  "cannot be read as a reid features file"),  # fmt: skip
     "evaluate-corrupt-results": (lambda w: ["evaluate", "--run", str(w["base"] / "bad_results")],
                                  "is not a results.json written by `reid train`"),  # fmt: skip
     # -- datasets

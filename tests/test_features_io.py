@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -128,3 +129,58 @@ def test_rank_list_follows_the_market_rule(run, tmp_path):
     assert [float(r["distance"]) for r in first] == sorted(float(r["distance"]) for r in first)
     with pytest.raises(ConfigError, match="--overwrite"):
         write_rank_list(feats, dist, out, k=3)
+
+
+# ------------------------------------------------------------------ the CLI: reid export / reid evaluate --features
+def _finished(run_dir, metric="euclidean", normalize=False):
+    (run_dir / "results.json").write_text(json.dumps({"recipe": {"eval": {"metric": metric, "normalize": normalize}}}))
+    return run_dir
+
+
+def test_cli_export_then_evaluate_round_trips(run, tmp_path, capsys):
+    from reid.cli import main
+
+    d = _finished(run())
+    assert main(["evaluate", "--run", str(d)]) == 0
+    from_run = capsys.readouterr().out.splitlines()[1]
+    assert main(["export", "--run", str(d)]) == 0 and (d / "pytorch_result.mat").is_file()
+    assert main(["export", "--run", str(d), "--format", "npz"]) == 0 and (d / "features.npz").is_file()
+    capsys.readouterr()
+    for name in ("pytorch_result.mat", "features.npz"):
+        assert main(["evaluate", "--features", str(d / name)]) == 0
+        assert capsys.readouterr().out.splitlines()[1] == from_run  # identical numbers, every digit printed
+    expected = metrics_from_features(_features(), metric="euclidean")
+    assert f"mAP (step AP) {100 * expected['mAP']:.2f}%" in from_run
+    assert main(["evaluate", "--features", str(d / "features.npz"), "--ap", "trapezoid"]) == 0
+    assert f"mAP (trapezoid AP) {100 * expected['mAP_trapezoid']:.2f}%" in capsys.readouterr().out
+
+
+def test_cli_rank_list_and_metric_override(run, tmp_path, capsys):
+    from reid.cli import main
+
+    d = _finished(run())
+    out = tmp_path / "ranks.csv"
+    assert main(["evaluate", "--run", str(d), "--metric", "cosine", "--rank-list", str(out), "--top", "2"]) == 0
+    assert "cosine" in capsys.readouterr().out
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 2 * 6 and {r["rank"] for r in rows} == {"1", "2"}
+
+
+@pytest.mark.parametrize("argv,phrase", [
+    (["export", "--run", "{run}"], "already exists"),                       # a second export, no --overwrite
+    (["evaluate", "--features", "{tmp}/missing.mat"], "no such feature file"),
+    (["evaluate", "--features", "{run}/results.json"], "unknown feature file type"),
+    (["evaluate", "--run", "{tmp}"], "not a finished run"),
+    (["evaluate", "--run", "{run}", "--protocol", "market_mq", "--rank-list", "{tmp}/r.csv"], "market_sq"),
+    (["evaluate", "--run", "{run}", "--rank-list", "{run}/results.json"], "already exists"),
+])
+def test_cli_feature_commands_fail_with_one_clear_line(run, tmp_path, capsys, argv, phrase):
+    from reid.cli import main
+
+    d = _finished(run())
+    if argv[0] == "export":
+        assert main(["export", "--run", str(d)]) == 0
+    capsys.readouterr()
+    assert main([a.format(run=d, tmp=tmp_path) for a in argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("reid: error:") and phrase in err[0], err

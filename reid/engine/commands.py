@@ -1,4 +1,4 @@
-"""``reid train`` and ``reid evaluate``: the command-line face of :mod:`reid.engine`.
+"""``reid train``, ``reid evaluate`` and ``reid export``: the command-line face of :mod:`reid.engine`.
 
 Examples::
 
@@ -7,6 +7,8 @@ Examples::
     reid train --recipe support_neighbor --dataset market1501 --root ~/data --scale full --device cuda
     reid train --recipe support_neighbor --scale full --max-iterations 2     # dry run of the full path
     reid evaluate --run runs/joint_am_triplet-synthreid-smoke-seed0-1a2b3c4d --protocol market_sq
+    reid export --run RUN --format mat                  # RUN/pytorch_result.mat for other evaluators
+    reid evaluate --features RUN/pytorch_result.mat --ap trapezoid --rank-list ranks.csv
 
 A folder that already holds a run is refused unless ``--resume`` (continue it) or
 ``--overwrite`` (replace it atomically) says what to do; see :mod:`reid.engine.rundir`.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 __all__ = ["register"]
 
@@ -83,13 +86,41 @@ def register(subparsers) -> None:
 
     e = subparsers.add_parser(
         "evaluate",
-        help="evaluate a finished run from its saved features",
-        description="Recompute a finished run's metrics from features.pt for a protocol.",
+        help="evaluate a finished run, or any toolkit's exported features",
+        description="Recompute a finished run's metrics from its features.pt (--run), or evaluate a "
+        "feature file in Person_reID_baseline_pytorch's pytorch_result.mat layout or its .npz "
+        "equivalent (--features; query_f, query_label, query_cam, gallery_f, gallery_label, "
+        "gallery_cam). Prints CMC at ranks 1, 5 and 10, mAP and mINP (Market-1501 single-query rule).",
     )
-    e.add_argument("--run", required=True, help="run directory written by `reid train`")
+    source = e.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", help="run directory written by `reid train`")
+    source.add_argument("--features", help="a .mat or .npz feature file (e.g. from `reid export`)")
     e.add_argument("--protocol", default="market_sq", choices=PROTOCOLS, help="evaluation protocol (default market_sq)")
+    e.add_argument("--ap", default="step", choices=("step", "trapezoid"),
+                   help="AP definition: step (torchreid, fast-reid, the Market-1501 devkit) or trapezoid "
+                   "(Person_reID_baseline_pytorch); default step")
+    e.add_argument("--metric", default=None, choices=("euclidean", "cosine"),
+                   help="distance (default: the run's recipe, or the file's metric, else euclidean)")
     e.add_argument("--rerank", action="store_true", help="k-reciprocal re-ranking before ranking")
+    e.add_argument("--rank-list", default=None, metavar="FILE.csv",
+                   help="also write each query's top gallery images with distances and match flags")
+    e.add_argument("--top", type=_positive_int, default=10, help="rank-list length per query (default 10)")
+    e.add_argument("--overwrite", action="store_true", help="replace an existing --rank-list file")
     e.set_defaults(func=_evaluate)
+
+    x = subparsers.add_parser(
+        "export",
+        help="export a finished run's features for other toolkits' evaluators",
+        description="Write a run's query and gallery features, identities and cameras in the layout of "
+        "Person_reID_baseline_pytorch's pytorch_result.mat (query_f, query_label, query_cam, gallery_f, "
+        "gallery_label, gallery_cam) as .mat, or the same arrays as .npz. Features are L2-normalised "
+        "when the run ranks by cosine distance.",
+    )
+    x.add_argument("--run", required=True, help="run directory written by `reid train`")
+    x.add_argument("--format", default=None, choices=("mat", "npz"), help="file format (default: from --out's suffix)")
+    x.add_argument("--out", default=None, help="output file (default: RUN/pytorch_result.mat or RUN/features.npz)")
+    x.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    x.set_defaults(func=_export)
 
 
 def _train(args) -> int:
@@ -126,8 +157,54 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from reid.engine.evaluation import evaluate
+    from reid.engine.evaluation import evaluate, finished_run, metrics_from_features, ranking_distance
+    from reid.engine.features_io import read_features, write_rank_list
 
-    m = evaluate(args.run, protocol=args.protocol, rerank=args.rerank)
-    print(json.dumps(m, indent=2))
+    if args.run:
+        if args.metric is None and not args.rank_list:
+            m = evaluate(args.run, protocol=args.protocol, rerank=args.rerank)  # also writes eval-<protocol>.json
+        else:
+            feats, metric, normalize = finished_run(args.run)
+            metric = args.metric or metric
+            m = metrics_from_features(feats, metric=metric, normalize=normalize, protocol=args.protocol, rerank=args.rerank)
+        source = args.run
+    else:
+        feats = read_features(args.features)
+        metric = args.metric or feats.get("metric") or "euclidean"
+        normalize = bool(feats.get("normalize"))
+        m = metrics_from_features(feats, metric=metric, normalize=normalize, protocol=args.protocol, rerank=args.rerank)
+        source = args.features
+    if args.rank_list:
+        if args.protocol != "market_sq":
+            from reid.errors import ConfigError
+
+            raise ConfigError("--rank-list ranks single queries; use it with --protocol market_sq.")
+        dist = ranking_distance(feats, metric=metric, normalize=normalize, rerank=args.rerank)
+        write_rank_list(feats, dist, args.rank_list, k=args.top, overwrite=args.overwrite)
+    print(format_metrics(m, ap=args.ap, source=source))
+    if args.rank_list:
+        print(f"rank list (top {args.top} per query) -> {args.rank_list}")
+    return 0
+
+
+def format_metrics(m: dict, *, ap: str = "step", source: str = "") -> str:
+    """One block of text: CMC at ranks 1, 5 and 10, mAP under the named AP definition, and mINP."""
+    if m["protocol"] == "single_shot":
+        ranks = "  ".join(f"rank-{r} {100 * m[f'rank{r}']:.2f}%" for r in (1, 5, 10, 20))
+        return f"{source} ({m['protocol']}, {m['metric']}, {m['repeats']} repeats): {ranks} (no mAP in this protocol)"
+    mAP = m["mAP"] if ap == "step" else m["mAP_trapezoid"]
+    rerank = ", re-ranked" if m["rerank"] else ""
+    return (f"{source} ({m['protocol']}, {m['metric']}{rerank}; {m['num_valid_queries']} of {m['num_query']} queries "
+            f"valid, {m['num_gallery']} gallery images)\n"
+            f"  rank-1 {100 * m['rank1']:.2f}%  rank-5 {100 * m['rank5']:.2f}%  rank-10 {100 * m['rank10']:.2f}%  "
+            f"mAP ({ap} AP) {100 * mAP:.2f}%  mINP {100 * m['mINP']:.2f}%")
+
+
+def _export(args) -> int:
+    from reid.engine.features_io import export_features
+
+    fmt = args.format or (Path(args.out).suffix.lstrip(".") if args.out else "mat")
+    out = Path(args.out) if args.out else Path(args.run) / ("pytorch_result.mat" if fmt == "mat" else "features.npz")
+    path = export_features(args.run, out, fmt=fmt, overwrite=args.overwrite)
+    print(f"query and gallery features of {args.run} -> {path}")
     return 0

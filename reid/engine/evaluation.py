@@ -15,7 +15,7 @@ import torch
 
 from reid.errors import ConfigError
 
-__all__ = ["extract_features", "metrics_from_features", "evaluate", "PROTOCOLS"]
+__all__ = ["extract_features", "metrics_from_features", "evaluate", "finished_run", "ranking_distance", "PROTOCOLS"]
 
 #: Protocols :func:`evaluate` understands on saved features.
 PROTOCOLS = ("market_sq", "market_mq", "single_shot")
@@ -109,11 +109,9 @@ def _single_shot(feats: dict, *, metric: str, normalize: bool, rerank: bool) -> 
     }  # fmt: skip
 
 
-def evaluate(run_dir, protocol: str = "market_sq", rerank: bool = False) -> dict:
-    """Metrics of a finished run from its ``features.pt`` (distance as in its recipe).
-
-    Writes ``eval-<protocol>[-rerank].json`` next to ``results.json`` and returns the metrics.
-    """
+def finished_run(run_dir) -> tuple[dict, str, bool]:
+    """``(features, metric, normalize)`` of a finished run: its ``features.pt`` (read with
+    ``weights_only``, so a downloaded run cannot execute code) and its recipe's distance."""
     run_dir = Path(run_dir)
     feats_path, results_path = run_dir / "features.pt", run_dir / "results.json"
     if not feats_path.is_file() or not results_path.is_file():
@@ -121,19 +119,40 @@ def evaluate(run_dir, protocol: str = "market_sq", rerank: bool = False) -> dict
             f"{run_dir} is not a finished run (needs features.pt and results.json); train it first with "
             "`reid train --recipe NAME --out DIR`, or resume it with --resume."
         )
-    from reid.engine.checkpoint import read_torch_file
-
     try:
         cfg = json.loads(results_path.read_text(encoding="utf-8"))["recipe"]
         metric, normalize = cfg["eval"]["metric"], cfg["eval"]["normalize"]
     except (ValueError, KeyError, TypeError):
         raise ConfigError(f"{results_path} is not a results.json written by `reid train` (corrupt or edited); "
                           "train the run again with --overwrite.") from None
-    feats = read_torch_file(feats_path, "features file", "train the run again with --overwrite")
+    from reid.engine.features_io import load_run_features
+
+    feats = load_run_features(run_dir)
     if not isinstance(feats, dict) or not {"query", "gallery", "query_pids", "gallery_pids"} <= set(feats):
         raise ConfigError(f"{feats_path} does not hold the features `reid train` writes; train the run again with --overwrite.")
+    return feats, metric, bool(normalize)
+
+
+def evaluate(run_dir, protocol: str = "market_sq", rerank: bool = False) -> dict:
+    """Metrics of a finished run from its ``features.pt`` (distance as in its recipe).
+
+    Writes ``eval-<protocol>[-rerank].json`` next to ``results.json`` and returns the metrics.
+    """
+    feats, metric, normalize = finished_run(run_dir)
     metrics = metrics_from_features(feats, metric=metric, normalize=normalize, protocol=protocol, rerank=rerank)
     from reid.engine.provenance import write_json
 
-    write_json(metrics, run_dir / f"eval-{protocol}{'-rerank' if rerank else ''}.json")
+    write_json(metrics, Path(run_dir) / f"eval-{protocol}{'-rerank' if rerank else ''}.json")
     return metrics
+
+
+def ranking_distance(feats: dict, *, metric: str, normalize: bool, rerank: bool = False) -> torch.Tensor:
+    """The query x gallery distance the single-query metrics rank by (re-ranked on request)."""
+    if rerank:
+        from reid.metrics.rerank import k_reciprocal_rerank
+
+        return k_reciprocal_rerank(feats["query"], feats["gallery"], metric="cosine" if metric == "cosine" else "euclidean",
+                                   normalize=normalize)
+    from reid.metrics.distance import pairwise_distance
+
+    return pairwise_distance(feats["query"], feats["gallery"], metric=metric, normalize=normalize)
