@@ -69,6 +69,21 @@ torch.set_num_threads(1)
 # Contrastive runs at *several* fixed margins, the headline one chosen on a validation split, so
 # that "fixed" never means "untuned". And a run whose margins are *fixed at the values the
 # adaptive loss ends with* separates "margins that adapt" from "margins of a better size".
+#
+# The paper gives neither baseline's margin. Both were chosen on a validation split of 30
+# identities held out from the training identities (3 seeds, mean mAP, never the test split): the
+# contrastive margin $M_n = 0.125$ from $\{0.125, 0.25, 0.5, 1, 2\}$ and the triplet margin 0.1
+# from $\{0.1, 0.3, 1\}$. Both are the smallest value of their grid, so a smaller one might do
+# better still; that would only make the baselines weaker than they could be. The study also
+# runs contrastive at 0.25 (the next grid value) and 0.5 (close to the $M_n$ the adaptive loss
+# ends with). The fixed-margin control holds $M_p = 0.124$ and $M_n = 0.461$, the means of the
+# final margins of the adaptive validation runs. µ and γ take the values of Fig. 7, one at a time.
+#
+# On that validation split the adaptive loss came out **below** the tuned contrastive loss:
+# mAP 38.0 % against 58.3 %, rank-1 45.4 % against 68.4 % (3-seed means). It beat the tuned triplet
+# loss (mAP 31.3 %). The claims are registered in the paper's direction all the same: they test
+# the paper, not what we expect. The registry's notes, printed below, give every value of the
+# selection.
 
 # %%
 registry = load_paper("001")
@@ -81,6 +96,11 @@ display(make_table([{"id": c["id"], "source": c["source"], "test": f"{c['test'][
                      "metric": c["test"]["metric"], "expected": c["test"]["expected"],
                      "rule": c["test"].get("rule", {"name": "ci95"})["name"]} for c in registry["claims"]],
                    title="Registered claims (paper 001)"))
+
+# %% tags=["hide-input"]
+from IPython.display import Markdown
+
+display(Markdown("\n".join(f"* {note}" for note in registry["study"]["notes"])))
 
 # %%
 table5 = load_table("001", "Table 5")
@@ -465,21 +485,91 @@ for variant in variants:
 # ### The registered study
 #
 # `reid study adaptive_margin` runs every variant of Section 1 for 5 seeds at the study scale and
-# writes `evidence/adaptive_margin.json`. The table below is read from that file; each verdict is
+# writes `evidence/adaptive_margin.json` ({glue:text}`adaptive_margin_label`, commit
+# {glue:text}`adaptive_margin_commit`). Every number and verdict below is read from that file and
 # computed by the registered rule. A verdict is about SynthReID at the study scale, never about
-# Market-1501.
+# Market-1501 or PRID2011.
+#
+# The verdicts of all {glue:text}`adaptive_margin_claims` registered claims:
+# {glue:text}`adaptive_margin_verdict_counts`. The claims the evidence goes against
+# ({glue:text}`adaptive_margin_contradicted_list`) and those it cannot decide
+# ({glue:text}`adaptive_margin_inconclusive_list`) come first, in the cell below.
 
 # %%
-evidence_path = Path("../evidence/adaptive_margin.json")
-if evidence_path.is_file():
-    evidence = json.loads(evidence_path.read_text())
-    display(make_table([{"claim": c["id"], "metric": c["metric"], "variant − baseline": c["diff_mean"],
-                         "95% CI": f"[{c['ci95'][0]:.4f}, {c['ci95'][1]:.4f}]", "n": c["n"], "verdict": c["verdict"]}
-                        for c in evidence["claims"]],
-                       title=f"Paper 001 claims on SynthReID, {evidence['scale']} scale (commit {evidence['commit'][:7]})"))
+from myst_nb import glue
+
+from reid.study.report import claim_table, glue_evidence, load_evidence
+from reid.viz.evidence import plot_claims_seeds, plot_forest
+
+evidence = load_evidence("adaptive_margin")
+glued = glue_evidence(evidence)
+verdicts = [c["verdict"] for c in evidence["claims"]]
+glue("adaptive_margin_verdict_counts",
+     ", ".join(f"{verdicts.count(v)} {v}" for v in ("contradicted", "inconclusive", "supported")), display=False)
+against = [c for c in evidence["claims"] if c["verdict"] == "contradicted"]
+undecided = [c for c in evidence["claims"] if c["verdict"] == "inconclusive"]
+glue("adaptive_margin_contradicted_list", ", ".join(f"`{c['id']}`" for c in against) or "none", display=False)
+glue("adaptive_margin_inconclusive_list", ", ".join(f"`{c['id']}`" for c in undecided) or "none", display=False)
+if against or undecided:
+    display(Markdown("\n".join(f"* **{c['verdict'].capitalize()}:** `{c['id']}` ({c['source']}): "
+                                f"{glued[c['id'] + '_summary']}" for c in against + undecided)))
+    display(claim_table({**evidence, "claims": against + undecided}))
+
+# %% [markdown]
+# Every claim: mean ± sd of each side over the seeds, the seed-paired difference
+# (variant − baseline) with its 95 % t-interval, and the verdict of its registered rule; then the
+# same differences as a forest plot, and each claim seed by seed (a line joins the two runs that
+# share a seed).
+
+# %% tags=["hide-input"]
+display(claim_table(evidence))
+plot_forest(evidence)
+plt.show()
+plot_claims_seeds(evidence, ncols=4)
+plt.show()
+
+# %% [markdown]
+# **Adaptive against fixed margins (Table 5, RCNN-AC against RCNN-C and RCNN-T).** Against the
+# contrastive loss at its validation-chosen margin: mAP {glue:text}`am_beats_contrastive_map_summary`;
+# rank-1 {glue:text}`am_beats_contrastive_rank1_summary` (paper:
+# {glue:text}`am_beats_contrastive_rank1_paper`). Against the triplet loss at its chosen margin:
+# mAP {glue:text}`am_beats_triplet_map_summary`; rank-1 {glue:text}`am_beats_triplet_rank1_summary`
+# (paper: {glue:text}`am_beats_triplet_rank1_paper`).
+#
+# **Other fixed margins.** Against contrastive at 0.25:
+# {glue:text}`am_beats_contrastive_m0_25_map_summary`; at 0.5:
+# {glue:text}`am_beats_contrastive_m0_5_map_summary`.
+#
+# **Margins that adapt, or margins of a better size?** Against contrastive with both margins fixed
+# at the adaptive loss's final values ($M_p = 0.124$, $M_n = 0.461$):
+# {glue:text}`am_beats_fixed_at_final_summary`.
+#
+# **µ and γ (Fig. 7, Sec. 6.3.1), rank-1 of the paper's µ = 8, γ = 2.1 against each alternative.**
+# µ = 6: {glue:text}`mu8_beats_mu6_summary`; µ = 10: {glue:text}`mu8_beats_mu10_summary`;
+# γ = 1.8: {glue:text}`gamma21_beats_gamma18_summary`; γ = 2.5:
+# {glue:text}`gamma21_beats_gamma25_summary`.
+#
+# The control's margins were fixed from the validation runs, before the study. The next cell checks
+# how near them the adaptive study runs end: the last logged per-anchor means of $M_p$ and $M_n$
+# (`final_log` of each run's `results.json` under `evidence/adaptive_margin/`).
+
+# %%
+from reid.study.report import evidence_dir
+from reid.viz import load_results
+
+fixed = registry["study"]["variants"]["contrastive_fixed_final"]
+finals = [load_results(run).get("final_log") or {} for run in sorted((evidence_dir() / "adaptive_margin" / "adaptive").glob("seed*"))
+          if (run / "results.json").is_file()]
+finals = [f for f in finals if "Mp" in f and "Mn" in f]
+if finals:
+    display(make_table([{"margin": k, "fixed in contrastive_fixed_final": fixed[key],
+                         "adaptive study runs, final (mean)": float(np.mean([f[k] for f in finals])),
+                         "sd": float(np.std([f[k] for f in finals], ddof=1)) if len(finals) > 1 else float("nan")}
+                        for k, key in (("Mp", "loss.positive_margin"), ("Mn", "loss.margin"))],
+                       title=f"Final margins of the adaptive study runs ({len(finals)} seeds; last logged per-anchor means)",
+                       fmt="{:.4f}"))
 else:
-    print("No evidence file yet: the study has not been run at a committed HEAD "
-          "(`reid study adaptive_margin --jobs 2`). No verdict is stated here until it has.")
+    print("no adaptive study runs with margin diagnostics under evidence/adaptive_margin/adaptive/")
 
 # %% [markdown]
 # ### The demonstration run
