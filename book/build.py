@@ -465,15 +465,16 @@ def _kernel_environment() -> None:
     os.environ.setdefault("TQDM_DISABLE", "1")
 
 
-def execute_notebook(src: Path, dst: Path, cwd: Path, timeout: float | None) -> str | None:
-    """Execute ``src`` with papermill at default parameters into ``dst``; the error text or None."""
+def execute_notebook(src: Path, dst: Path, cwd: Path, timeout: float | None, parameters: dict | None = None) -> str | None:
+    """Execute ``src`` with papermill at default parameters (plus ``parameters``) into ``dst``; the
+    error text or None."""
     import papermill as pm
 
     try:
         pm.execute_notebook(
             str(src),
             str(dst),
-            parameters=None,
+            parameters=parameters or None,
             cwd=str(cwd),
             progress_bar=False,
             log_output=False,
@@ -619,7 +620,12 @@ def main(argv: list[str] | None = None) -> int:
         _kernel_environment()
         print(f"{prefix} executing ...", flush=True)
         t0 = time.time()
-        error = execute_notebook(src, dst, notebooks_dir, args.timeout)
+        parameters = None
+        if "out_dir" in notebook_default_parameters(src):  # the build's runs, apart from any other execution's
+            out_dir = (build / "runs" / name).resolve()
+            shutil.rmtree(out_dir, ignore_errors=True)  # the build's own scratch runs, remade each build
+            parameters = {"out_dir": str(out_dir)}
+        error = execute_notebook(src, dst, notebooks_dir, args.timeout, parameters)
         secs = time.time() - t0
         if error:
             failures.append(name)

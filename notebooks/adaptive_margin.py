@@ -459,14 +459,17 @@ backbone = None  # None: the recipe's part_cnn
 epochs = 3  # None: the recipe's length (8 epochs of 25 batches at smoke scale)
 device = "cpu"
 seed = 0
-out_dir = "../runs/adaptive_margin"
+out_dir = None  # None: a fresh temporary folder per execution; a path keeps the runs (and resumes them)
+max_iterations = None  # N: a dry run, every training stopped after N optimisation steps (try scale="full")
 variants = ["contrastive", "adaptive"]  # loss.name values, or names of the study's variants
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 import time
 
-from reid.engine import train
+from reid.engine import notebook_run_dir, train
+
+out_dir = notebook_run_dir("adaptive_margin", out_dir)
 
 overrides = {"model.name": backbone} if backbone else {}
 runs = {}
@@ -475,7 +478,7 @@ for variant in variants:
     start = time.perf_counter()
     runs[variant] = train("adaptive_margin", dataset=dataset, root=data_root, scale=scale, device=device,
                           epochs=epochs, seed=seed, out=Path(out_dir) / variant,
-                          overrides={**overrides, **chosen}, progress=False)
+                          overrides={**overrides, **chosen}, max_iterations=max_iterations, progress=False)
     print(f"{variant:>12}: {time.perf_counter() - start:5.1f} s -> {runs[variant]}")
 
 # %% [markdown]

@@ -56,7 +56,7 @@ device = "cpu"
 seed = 0  # unused: the seeds are 0 .. num_seeds - 1, as in every study
 num_seeds = 2  # seeds of the demonstration (the registered study uses 5)
 jobs = 1  # worker processes of the demonstration
-out_dir = "../runs/benchmark"
+out_dir = None  # None: a fresh temporary folder per execution; a path keeps what is written there
 evidence_dir = "../evidence"
 
 # %%
@@ -168,8 +168,11 @@ registry = benchmark_registry(
     epochs=epochs if epochs is not None else (60 if full else 3), scale=scale, preset=None if full else "smoke",
     seeds=5, dataset=dataset,
 )  # fmt: skip
-Path(out_dir).mkdir(parents=True, exist_ok=True)
-registry_path = Path(out_dir) / "benchmark-registry.json"
+from reid.engine import notebook_run_dir
+
+out_dir = notebook_run_dir("benchmark", out_dir)
+out_dir.mkdir(parents=True, exist_ok=True)
+registry_path = out_dir / "benchmark-registry.json"
 registry_path.write_text(json.dumps(registry, indent=1))
 summary = run_study(str(registry_path), seeds=num_seeds, jobs=jobs, out=out_dir, root=data_root, device=device,
                     allow_dirty=not full, progress=False)
@@ -177,7 +180,7 @@ demo = load_evidence("benchmark", out_dir)
 if not full:
     demo["label"] = "demonstration: " + demo["label"]
 print(f"{len(summary['plan'])} runs ({len(demo['variants'])} losses x {num_seeds} seeds), a budget of "
-      f"{registry['study']['budget']['epochs']} epochs each; evidence of the demonstration: {summary['evidence']}")
+      f"{registry['study']['budget']['epochs']} epochs each, in a temporary folder unless out_dir is given")
 per_loss_table(demo, "demonstration")
 
 # %%

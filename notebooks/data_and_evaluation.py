@@ -7,7 +7,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -43,7 +43,7 @@ data_root = None  # None: the cached SynthReID set (generated on first use)
 scale = "smoke"  # SynthReID size: "smoke" (100 ids) or "full" (Market-1501-sized)
 device = "cpu"
 seed = 0
-out_dir = "../runs/data_and_evaluation"  # tiny real-format fixtures are written here
+out_dir = None  # None: a fresh temporary folder per execution; a path keeps what is written there
 
 # %%
 # %matplotlib inline
@@ -59,6 +59,7 @@ from reid.data import synthreid
 from reid.data.datasets import DATASETS, load_dataset
 from reid.data.image_dataset import ImageDataset
 from reid.data.transforms import build_transforms
+from reid.engine import notebook_run_dir
 from reid.errors import DatasetError
 from reid.metrics import average_precision, pairwise_distance, rank_metrics
 from reid.metrics import analysis, protocols
@@ -77,7 +78,7 @@ from reid.viz import (
 # compares every printed number), and no slowdown from two threads contending for two cores.
 torch.set_num_threads(1)
 torch.manual_seed(seed)
-out = Path(out_dir)
+out = notebook_run_dir("data_and_evaluation", out_dir)
 out.mkdir(parents=True, exist_ok=True)
 LABEL = f"SynthReID ({scale} scale, CPU)" if dataset == "synthreid" else DATASET_NAMES.get(dataset, dataset)
 

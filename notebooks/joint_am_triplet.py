@@ -518,7 +518,8 @@ backbone = None  # None: the recipe's model (small_resnet at smoke scale, resnet
 epochs = None  # None: the recipe's length and schedule (8 epochs at smoke scale, 150 at full scale)
 device = "cpu"
 seed = 0
-out_dir = "../runs/joint_am_triplet"
+out_dir = None  # None: a fresh temporary folder per execution; a path keeps the runs (and resumes them)
+max_iterations = None  # N: a dry run, every training stopped after N optimisation steps (try scale="full")
 variants = ["AM0", "BH", "AM0BH", "AMBH"]
 recipe_overrides = {}  # e.g. {"loss.gamma": 0.5, "input.height": 288, "input.width": 144} for DukeMTMC-reID
 
@@ -526,7 +527,9 @@ recipe_overrides = {}  # e.g. {"loss.gamma": 0.5, "input.height": 288, "input.wi
 # NBVAL_IGNORE_OUTPUT
 import time
 
-from reid.engine import train
+from reid.engine import notebook_run_dir, train
+
+out_dir = notebook_run_dir("joint_am_triplet", out_dir)
 
 overrides = dict(recipe_overrides)
 if backbone:
@@ -539,7 +542,7 @@ for variant in variants:
     start = time.perf_counter()
     runs[variant] = train("joint_am_triplet", dataset=dataset, root=data_root, scale=scale, device=device,
                           epochs=epochs, seed=seed, out=Path(out_dir) / variant,
-                          overrides={**overrides, "loss.name": variant}, progress=False)
+                          overrides={**overrides, "loss.name": variant}, max_iterations=max_iterations, progress=False)
     seconds[variant] = time.perf_counter() - start
     print(f"{variant:>10}: {seconds[variant]:5.1f} s -> {runs[variant]}")
 

@@ -482,7 +482,8 @@ backbone = None  # None: the recipe's model (small_resnet at smoke scale, resnet
 epochs = 8  # None: the recipe's length (16 epochs at smoke scale)
 device = "cpu"
 seed = 0
-out_dir = "../runs/smc_ecd"
+out_dir = None  # None: a fresh temporary folder per execution; a path keeps the runs (and resumes them)
+max_iterations = None  # N: a dry run, every training stopped after N optimisation steps (try scale="full")
 variants = ["softmax", "gcl", "center", "smc", "smc_ecd"]
 
 # %%
@@ -490,7 +491,9 @@ variants = ["softmax", "gcl", "center", "smc", "smc_ecd"]
 import time
 from pathlib import Path
 
-from reid.engine import train
+from reid.engine import notebook_run_dir, train
+
+out_dir = notebook_run_dir("smc_ecd", out_dir)
 
 # the study's extra metrics (negatives of interest, multi-query, Joint Bayesian) in every results.json
 overrides = {**study["overrides"], **({"model.name": backbone} if backbone else {})}
@@ -499,7 +502,7 @@ for variant in variants:
     start = time.perf_counter()
     runs[variant] = train("smc_ecd", dataset=dataset, root=data_root, scale=scale, device=device, epochs=epochs,
                           seed=seed, out=Path(out_dir) / variant, overrides={**overrides, "loss.name": variant},
-                          progress=False)
+                          max_iterations=max_iterations, progress=False)
     seconds[variant] = time.perf_counter() - start
     print(f"{variant:>8}: {seconds[variant]:5.1f} s -> {runs[variant]}")
 

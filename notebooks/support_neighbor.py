@@ -385,7 +385,8 @@ backbone = None  # None: the recipe's model
 epochs = 10  # None: the recipe's length (16 epochs at smoke scale)
 device = "cpu"
 seed = 0
-out_dir = "../runs/support_neighbor"
+out_dir = None  # None: a fresh temporary folder per execution; a path keeps the runs (and resumes them)
+max_iterations = None  # N: a dry run, every training stopped after N optimisation steps (try scale="full")
 variants = ["batch_hard", "support_neighbor"]
 lambdas = []  # extra SN runs with these lambda values (Fig. 3a)
 
@@ -394,7 +395,9 @@ lambdas = []  # extra SN runs with these lambda values (Fig. 3a)
 import time
 from pathlib import Path
 
-from reid.engine import train
+from reid.engine import notebook_run_dir, train
+
+out_dir = notebook_run_dir("support_neighbor", out_dir)
 
 overrides = {"model.name": backbone} if backbone else {}
 plan = {v: {"loss.name": v} for v in variants}
@@ -403,7 +406,7 @@ runs = {}
 for name, extra in plan.items():
     start = time.perf_counter()
     runs[name] = train("support_neighbor", dataset=dataset, root=data_root, scale=scale, device=device, epochs=epochs,
-                       seed=seed, out=Path(out_dir) / name, overrides={**overrides, **extra}, progress=False)
+                       seed=seed, out=Path(out_dir) / name, overrides={**overrides, **extra}, max_iterations=max_iterations, progress=False)
     print(f"{name:>26}: {time.perf_counter() - start:5.1f} s -> {runs[name]}")
 
 # %% [markdown]

@@ -478,7 +478,8 @@ epochs = None  # None: the recipe's length
 similarity_epochs = None  # stage 1 length; None: the recipe's
 device = "cpu"
 seed = 0
-out_dir = "../runs/view_adaptation"
+out_dir = None  # None: a fresh temporary folder per execution; a path keeps the runs (and resumes them)
+max_iterations = None  # N: a dry run, every training stopped after N optimisation steps (try scale="full")
 variants = ["ours_star", "ours", "ours_star_pair_hinge"]
 evidence_dir = "../evidence"  # where `reid study view_adaptation` wrote view_adaptation.json
 
@@ -487,7 +488,9 @@ evidence_dir = "../evidence"  # where `reid study view_adaptation` wrote view_ad
 import time
 from pathlib import Path
 
-from reid.engine import train
+from reid.engine import notebook_run_dir, train
+
+out_dir = notebook_run_dir("view_adaptation", out_dir)
 
 VARIANT_OVERRIDES = {**study["variants"], "reversed": {"model.ms": "vgg16", "model.mt": "vgg_m"}}
 PAPER_ROW = {"ours_star": "Ours*", "ours": "Ours", "ours_star_pair_hinge": "Ours*, printed hinge",
@@ -504,7 +507,7 @@ for variant in variants:
         over.update({"model.ms": recipe_model["mt"], "model.ms_weights": recipe_model["mt_weights"]})  # one D-Net
     start = time.perf_counter()
     runs[variant] = train("view_adaptation", dataset=dataset, root=data_root, scale=scale, device=device,
-                          epochs=epochs, seed=seed, out=Path(out_dir) / variant, overrides=over, progress=False)
+                          epochs=epochs, seed=seed, out=Path(out_dir) / variant, overrides=over, max_iterations=max_iterations, progress=False)
     seconds[variant] = time.perf_counter() - start
     print(f"{variant:>22}: {seconds[variant]:5.1f} s -> {runs[variant]}")
 
