@@ -455,7 +455,7 @@ def test_relabel_and_random_splits():
 def test_registry_names_options_and_errors(tmp_path):
     assert set(DATASETS) == {
         "market1501", "dukemtmc", "cuhk03", "msmt17", "cuhk01", "viper", "prid2011",
-        "threedpes", "synthreid",
+        "threedpes", "synthreid", "market_layout",
     }  # fmt: skip
     with pytest.raises(ConfigError, match="known datasets: market1501, dukemtmc"):
         load_dataset("market", tmp_path)

@@ -19,7 +19,10 @@ name              loader (module)
 ``prid2011``      :func:`.prid2011.load_prid2011` (single-shot, two-view + distractors)
 ``threedpes``     :func:`.threedpes.load_threedpes` (two-view from 8 cameras)
 ``synthreid``     :func:`.synthreid.load_synthreid` (Market layout of a SynthReID root)
+``market_layout`` :func:`.market_layout.load_market_layout_folder` (any folder in Market naming)
 ================  =====================================================================
+
+Your own loader joins them with :func:`register_dataset`.
 
 Attribute files: :mod:`.attributes`.
 """
@@ -37,6 +40,7 @@ from reid.data.datasets.cuhk01 import load_cuhk01
 from reid.data.datasets.cuhk03 import load_cuhk03
 from reid.data.datasets.dukemtmc import load_dukemtmc
 from reid.data.datasets.market1501 import load_market1501, multi_query_groups
+from reid.data.datasets.market_layout import load_market_layout_folder
 from reid.data.datasets.msmt17 import load_msmt17
 from reid.data.datasets.prid2011 import load_prid2011
 from reid.data.datasets.synthreid import load_synthreid
@@ -55,11 +59,12 @@ DATASETS: dict[str, Loader] = {
     "prid2011": load_prid2011,
     "threedpes": load_threedpes,
     "synthreid": load_synthreid,
+    "market_layout": load_market_layout_folder,
 }
 
 
 #: Other spellings of the registry names (after lower-casing and dropping ``-``, ``_``, spaces).
-ALIASES: dict[str, str] = {"dukemtmcreid": "dukemtmc", "3dpes": "threedpes"}
+ALIASES: dict[str, str] = {"dukemtmcreid": "dukemtmc", "3dpes": "threedpes", "marketlayout": "market_layout"}
 
 
 def dataset_name(name: str) -> str:
@@ -80,6 +85,29 @@ def dataset_options(name: str) -> list[str]:
     """The keyword options a dataset's loader accepts (``root`` excluded)."""
     signature = inspect.signature(_loader(name))
     return [p for p in signature.parameters if p != "root"]
+
+
+def register_dataset(name: str, loader: Loader, *, aliases: tuple[str, ...] = (), replace: bool = False) -> None:
+    """Make ``loader`` available as dataset ``name`` to :func:`load_dataset`, ``reid train
+    --dataset`` and ``reid data check`` (in this process; call it from a module you import).
+
+    ``loader(root, **options)`` returns a :class:`ReIDDataset` of ``(path, pid, camid)`` records
+    (see :func:`ReIDDataset.from_records`); its keyword options become ``--option key=value``.
+    ``name`` is lower-case letters, digits and underscores; ``aliases`` are other spellings. An
+    existing name is refused unless ``replace`` is true.
+    """
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise ConfigError(f"dataset name {name!r}: use lower-case letters, digits and underscores, e.g. 'my_cameras'.")
+    if not callable(loader):
+        raise ConfigError(f"register_dataset({name!r}, ...): the loader must be a function (root, **options) -> ReIDDataset.")
+    key = re.sub(r"[\s_\-]", "", name)
+    if (name in DATASETS or key in DATASETS or key in ALIASES) and not replace:
+        raise ConfigError(f"a dataset named {name!r} is already registered; pick another name or pass replace=True.")
+    DATASETS[name] = loader
+    if key != name:
+        ALIASES[key] = name
+    for alias in aliases:
+        ALIASES[re.sub(r"[\s_\-]", "", alias.lower())] = name
 
 
 def _loader(name: str) -> Loader:
@@ -158,6 +186,8 @@ __all__ = [
     "load_dataset",
     "load_dukemtmc",
     "load_market1501",
+    "load_market_layout_folder",
+    "register_dataset",
     "load_msmt17",
     "load_prid2011",
     "load_synthreid",

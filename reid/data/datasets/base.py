@@ -64,6 +64,7 @@ class DatasetInfo:
         reference: the paper that introduced the dataset / protocol.
         source: where the data comes from (official page or distribution name).
         layout: the expected directory tree, relative to ``--root``.
+        fix: what to do about a missing or malformed dataset (default: download it yourself).
     """
 
     name: str
@@ -71,6 +72,8 @@ class DatasetInfo:
     reference: str
     source: str
     layout: str
+    fix: str = ("download the dataset yourself (it cannot be redistributed) and pass the folder "
+                "that contains it as the root")
 
     def error(self, problem: str, *, tried: Iterable[Path | str] = ()) -> DatasetError:
         """Build the loader's one clear error: problem, paths tried, expected layout, source."""
@@ -83,11 +86,7 @@ class DatasetInfo:
         lines.append(textwrap.indent(textwrap.dedent(self.layout).strip("\n"), "  "))
         lines.append(f"Where the data comes from: {self.source}")
         lines.append(f"Reference: {self.reference}")
-        lines.append(
-            "Fix: download the dataset yourself (it cannot be redistributed) and pass the folder "
-            "that contains it as the root, e.g. "
-            f"`reid data check --dataset {self.name} --root DIR`."
-        )
+        lines.append(f"Fix: {self.fix}, e.g. `reid data check --dataset {self.name} --root DIR`.")
         return DatasetError("\n".join(lines))
 
 
