@@ -355,7 +355,7 @@ def small(err: float) -> str:  # the exact value depends on the CPU's floating-p
 
 rows, grads = [], {}
 for name, margin in (("AM0 (Eq. 2, m = 0)", 0.0), ("AM (Eq. 2, m = 0.5)", 0.5)):
-    am = AngularMarginLoss(dim, num_ids, scale=30.0, margin=margin).double()
+    am = AngularMarginLoss(in_features=dim, num_classes=num_ids, scale=30.0, margin=margin).double()
     auto = autograd_of(lambda v: am(v, labels))
     closed = toy.angular_margin_feature_grad(x, am.weight.detach(), labels, scale=30.0, margin=margin)
     grads[name] = auto

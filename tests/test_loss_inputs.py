@@ -103,7 +103,7 @@ LOSSES: dict[str, Case] = {
     "BatchHardTripletLoss": Case(lambda: BatchHardTripletLoss(0.3), _labelled(), _call_features),
     "BatchAllTripletLoss": Case(lambda: BatchAllTripletLoss(0.3), _labelled(), _call_features),
     "SupportNeighborLoss": Case(lambda: SupportNeighborLoss(4, 30.0, 0.1), _labelled(), _call_features),
-    "AngularMarginLoss": Case(lambda: AngularMarginLoss(D, IDS, 30.0, 0.5), _labelled(), _call_features),
+    "AngularMarginLoss": Case(lambda: AngularMarginLoss(in_features=D, num_classes=IDS, scale=30.0, margin=0.5), _labelled(), _call_features),
     "AttributeAngularMarginLoss": Case(
         lambda: AttributeAngularMarginLoss([2, 3], 30.0, 0.5, slice_dim=4),
         lambda: {"attr_features": _features(8, N, 8), "attr_labels": torch.stack([LABELS % 2, LABELS % 3], 1)},

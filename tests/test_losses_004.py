@@ -22,7 +22,7 @@ from reid.losses.angular_margin import VARIANTS, additive_angular_margin_logits
 
 def am_with_axes(scale: float, margin: float) -> AngularMarginLoss:
     """2-D features, 2 classes with weights e1 and e2: cos α_j is just the j-th coordinate of x/||x||."""
-    loss = AngularMarginLoss(2, 2, scale, margin).double()
+    loss = AngularMarginLoss(in_features=2, num_classes=2, scale=scale, margin=margin).double()
     with torch.no_grad():
         loss.weight.copy_(torch.eye(2))
     return loss
@@ -52,7 +52,7 @@ def test_angular_margin_fallback_beyond_pi():
     # x = -e1, label 0: θ = π > π - m. Default ("continuous"): target logit s(cos θ - (1 - cos m))
     s, m = 2.0, 0.5
     for fallback, offset in (("continuous", 1 - math.cos(m)), ("arcface", m * math.sin(m))):
-        loss = AngularMarginLoss(2, 2, s, m, fallback=fallback).double()
+        loss = AngularMarginLoss(in_features=2, num_classes=2, scale=s, margin=m, fallback=fallback).double()
         with torch.no_grad():
             loss.weight.copy_(torch.eye(2))
         target, other = s * (-1 - offset), 0.0
@@ -92,7 +92,7 @@ def test_fallback_none_is_eq2_as_printed_and_bad_names_fail():
     with pytest.raises(ConfigError, match="fallback"):
         additive_angular_margin_logits(torch.cos(theta), mask, 3.0, 0.5, "arc")
     with pytest.raises(ConfigError, match="fallback"):
-        AngularMarginLoss(4, 3, 10.0, 0.5, fallback="easy")
+        AngularMarginLoss(in_features=4, num_classes=3, scale=10.0, margin=0.5, fallback="easy")
     with pytest.raises(ConfigError, match="fallback"):
         joint_loss("AMBH", 6, 3, scale=10.0, margin_fallback="easy")
     loss = joint_loss("AMBH_Attr", 12, 3, scale=10.0, attribute_values=[2, 2], slice_dim=2, margin_fallback="arcface")
@@ -102,7 +102,8 @@ def test_fallback_none_is_eq2_as_printed_and_bad_names_fail():
 def test_margin_raises_the_loss_and_is_in_the_gradient():
     x = torch.randn(8, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     y = torch.arange(8) % 3
-    am0, am = AngularMarginLoss(5, 3, 10.0, 0.0).double(), AngularMarginLoss(5, 3, 10.0, 0.5).double()
+    am0 = AngularMarginLoss(in_features=5, num_classes=3, scale=10.0, margin=0.0).double()
+    am = AngularMarginLoss(in_features=5, num_classes=3, scale=10.0, margin=0.5).double()
     am.load_state_dict(am0.state_dict())
     assert am(x, y) > am0(x, y)
     g0 = torch.autograd.grad(am0(x.clone().requires_grad_(), y), am0.weight)[0]
@@ -112,7 +113,7 @@ def test_margin_raises_the_loss_and_is_in_the_gradient():
 
 @pytest.mark.parametrize("margin", [0.0, 0.5])
 def test_angular_margin_gradcheck(margin):
-    loss = AngularMarginLoss(4, 3, 8.0, margin).double()
+    loss = AngularMarginLoss(in_features=4, num_classes=3, scale=8.0, margin=margin).double()
     x = torch.randn(6, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1), requires_grad=True)
     y = torch.tensor([0, 1, 2, 0, 1, 2])
     assert torch.autograd.gradcheck(lambda f, w: _am_with_weight(loss, f, w, y), (x, loss.weight.detach().clone().requires_grad_()))
@@ -124,7 +125,7 @@ def _am_with_weight(loss: AngularMarginLoss, f: torch.Tensor, w: torch.Tensor, y
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_angular_margin_is_finite_at_cos_plus_minus_one_and_zero_norm(dtype):
-    loss = AngularMarginLoss(6, 4, 64.0, 0.5).to(dtype)
+    loss = AngularMarginLoss(in_features=6, num_classes=4, scale=64.0, margin=0.5).to(dtype)
     y = torch.tensor([0, 1, 2, 3])
     w = loss.weight.detach()
     for features in (w[y] * 3.0, -w[y], torch.zeros(4, 6, dtype=dtype)):  # cos = 1, cos = -1, norm 0
@@ -137,10 +138,10 @@ def test_angular_margin_is_finite_at_cos_plus_minus_one_and_zero_norm(dtype):
 
 def test_angular_margin_bad_input():
     with pytest.raises(ConfigError):
-        AngularMarginLoss(4, 3, scale=0.0)
+        AngularMarginLoss(in_features=4, num_classes=3, scale=0.0)
     with pytest.raises(ConfigError):
-        AngularMarginLoss(4, 3, 10.0, margin=2.0)
-    loss = AngularMarginLoss(4, 3, 10.0)
+        AngularMarginLoss(in_features=4, num_classes=3, scale=10.0, margin=2.0)
+    loss = AngularMarginLoss(in_features=4, num_classes=3, scale=10.0)
     with pytest.raises(ConfigError, match="labels"):
         loss(torch.randn(2, 4), torch.tensor([0, 3]))
     with pytest.raises(ConfigError):
@@ -152,7 +153,7 @@ def test_angular_margin_bad_input():
 def test_angular_margin_invariances(seed, scale, data):
     # permutation of the batch, and positive rescaling of each feature (features are normalised)
     g = torch.Generator().manual_seed(seed)
-    loss = AngularMarginLoss(5, 4, 16.0, 0.5).double()
+    loss = AngularMarginLoss(in_features=5, num_classes=4, scale=16.0, margin=0.5).double()
     x = torch.randn(6, 5, generator=g, dtype=torch.float64)
     y = torch.randint(0, 4, (6,), generator=g)
     perm = torch.tensor(data.draw(st.permutations(range(6))))
@@ -285,3 +286,15 @@ def test_joint_permutation_invariance(seed, variant, data):
 
 def test_batch_hard_is_the_triplet_of_paper_004():
     assert isinstance(joint_loss("BH", 12, 3, scale=1.0).triplet, BatchHardTripletLoss)
+
+
+def test_size_arguments_cannot_be_swapped_silently():
+    # pytorch-metric-learning's ArcFaceLoss takes (num_classes, embedding_size): positional calls are refused
+    with pytest.raises(TypeError):
+        AngularMarginLoss(751, 2048, 30.0)  # noqa: the order a PML user would type
+    loss = AngularMarginLoss(num_classes=751, embedding_size=64, scale=30.0)
+    assert loss.in_features == 64 and loss.weight.shape == (751, 64)
+    with pytest.raises(ConfigError, match="name the same size"):
+        AngularMarginLoss(in_features=64, embedding_size=32, num_classes=10, scale=30.0)
+    with pytest.raises(ConfigError, match="needs in_features"):
+        AngularMarginLoss(num_classes=10, scale=30.0)

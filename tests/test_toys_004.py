@@ -20,7 +20,7 @@ def batch(seed=0, num_ids=4, per_id=3, dim=6):
 def test_closed_form_angular_margin_gradient_matches_autograd(margin, fallback):
     x, y = batch()
     torch.manual_seed(1)
-    loss = AngularMarginLoss(6, 4, 8.0, margin, fallback=fallback).double()
+    loss = AngularMarginLoss(in_features=6, num_classes=4, scale=8.0, margin=margin, fallback=fallback).double()
     # put some samples beyond θ = π - m, where the fallback decides the logit
     x = torch.cat([x, -3.0 * loss.weight.detach()[:2]])
     y = torch.cat([y, torch.tensor([0, 1])])

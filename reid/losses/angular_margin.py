@@ -123,23 +123,35 @@ class AngularMarginLoss(nn.Module):
     with ``cos α_j = x_i·W_j / (||x_i|| ||W_j||)`` (bias 0, "as in [23]"). ``reduction="mean"`` is
     Eq. 2 as printed (the 1/N mean); ``"sum"`` is its Σ_i without the 1/N.
 
-    ``AngularMarginLoss(in_features, num_classes, scale, margin=0.5, *, fallback="continuous")``
+    ``AngularMarginLoss(*, in_features=in_features, num_classes=num_classes, scale=scale, margin=0.5, fallback="continuous")``
     (``fallback``: the target logit where ``α_y + m > π``, see the module docstring);
     ``forward(features, labels) -> loss``; :meth:`logits` gives ``s·cos α`` without the margin
     (for accuracy, or test-time classification).
+
+    Every argument is keyword-only: pytorch-metric-learning's ``ArcFaceLoss`` takes
+    ``(num_classes, embedding_size, …)`` in the opposite order, so a positional call copied from
+    it would silently build the transposed weight. ``embedding_size`` is accepted as that
+    library's name for ``in_features``.
     """
 
     def __init__(
         self,
-        in_features: int,
+        *,
         num_classes: int,
         scale: float,
+        in_features: int | None = None,
         margin: float = 0.5,
-        *,
+        embedding_size: int | None = None,
         reduction: str = "mean",
         fallback: str = "continuous",
     ) -> None:
         super().__init__()
+        if in_features is None:
+            in_features = embedding_size
+        elif embedding_size is not None and embedding_size != in_features:
+            raise ConfigError(f"in_features={in_features} and embedding_size={embedding_size} name the same size; give one.")
+        if in_features is None:
+            raise ConfigError("AngularMarginLoss needs in_features (the embedding size; embedding_size= also works).")
         if in_features < 1 or num_classes < 2:
             raise ConfigError(
                 f"need in_features >= 1 and num_classes >= 2, got {in_features} and {num_classes}."
@@ -433,7 +445,8 @@ def joint_loss(
     margin = spec["margin"]
     if margin is not None and margin > 0:
         margin = am_margin
-    am = None if margin is None else AngularMarginLoss(id_features, num_classes, scale, margin, fallback=margin_fallback)
+    am = None if margin is None else AngularMarginLoss(in_features=id_features, num_classes=num_classes, scale=scale,
+                                                       margin=margin, fallback=margin_fallback)
     triplet = (
         BatchHardTripletLoss(triplet_margin, soft=spec.get("soft", False), normalize=spec.get("normalize", False))
         if spec["triplet"]

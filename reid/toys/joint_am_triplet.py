@@ -340,7 +340,7 @@ def gradient_fields(
     coords = np.linspace(-extent, extent, steps)
     grid = torch.tensor([(a, b) for b in coords for a in coords], dtype=torch.float64)
     grid = grid[grid.norm(dim=1) > 0.25]  # the normalisation is singular at the origin
-    am = AngularMarginLoss(2, num_classes, scale, margin=0.0, reduction="sum").double()
+    am = AngularMarginLoss(in_features=2, num_classes=num_classes, scale=scale, margin=0.0, reduction="sum").double()
     with torch.no_grad():
         am.weight.copy_(_class_directions(num_classes))
     x = grid.clone().requires_grad_(True)
