@@ -179,6 +179,9 @@ class Trainer:
         model_kw = {k: v for k, v in cfg["model"].items() if k not in ("name", "classifier", "attribute_q")}
         model_kw.update(self.objective.model_options())
         self.model = build_model(cfg["model"]["name"], **model_kw)
+        if self.world_size > 1 and rt.get("sync_bn", False) and not self.cuda:
+            raise ConfigError("runtime.sync_bn needs --device cuda: torch's SyncBatchNorm has no CPU kernel; "
+                              "drop it on the CPU (BatchNorm statistics are then per process).")
         if self.world_size > 1 and rt.get("sync_bn", False):
             self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         self.objective.setup(self.model)
@@ -327,6 +330,7 @@ class Trainer:
                         f"epoch {record['epoch']}/{self.epochs}  loss {record.get('loss', float('nan')):.4f}  "
                         f"{record['images_per_second']} images/s  lr {record['lr']:.2e}"
                     )
+                distributed.broadcast_module(self.model, buffers_only=True)  # rank 0's BatchNorm statistics
                 state = self.state()  # every rank: its RNG states are the same as rank 0's anyway
                 if main:
                     ckpt.save_atomic(state, self.checkpoint_path)
@@ -429,6 +433,7 @@ class Trainer:
     def evaluate_and_save(self) -> dict:
         ds = self.data.dataset
         asym = getattr(self.model, "asymmetric", False)
+        distributed.broadcast_module(self.model, buffers_only=True)  # every shard with rank 0's BatchNorm statistics
         feats = {}
         for split, view in (("query", 0), ("gallery", 1)):
             records = getattr(ds, split)
