@@ -13,6 +13,12 @@ batch's features without carrying extra structure through the ``DataLoader``.
 
 Every sampler is reproducible: batches depend only on ``seed`` and the epoch
 (``set_epoch(e)`` selects an epoch; each iteration then moves on to the next one).
+
+**Several processes** (``rank``, ``world_size``; :mod:`reid.engine.distributed`): every rank
+draws the *same* global batch from the same seeded generator and keeps its own contiguous share
+of whole blocks (identities of a P x K batch, anchor units, SP identities), so the union of the
+ranks' batches is the one-process batch, no identity is split across ranks, and the global
+batch keeps the paper's size. The number of blocks must divide by the world size.
 """
 
 from __future__ import annotations
@@ -41,12 +47,37 @@ def _group(labels: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
 class _EpochSampler:
     """Shared epoch bookkeeping: batches come from a generator seeded by ``(seed, 0, epoch)``."""
 
-    def __init__(self, seed: int, num_batches: int | None):
+    def __init__(self, seed: int, num_batches: int | None, rank: int = 0, world_size: int = 1):
         if num_batches is not None and num_batches < 1:
             raise ConfigError(f"{type(self).__name__}: num_batches={num_batches} must be >= 1 (or None for one epoch)")
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ConfigError(f"{type(self).__name__}: rank={rank} must lie in [0, world_size={world_size})")
         self.seed = int(seed)
         self.epoch = 0
         self._num_batches = num_batches
+        self.rank, self.world_size = int(rank), int(world_size)
+
+    def _check_units(self, units: int, what: str) -> None:
+        """A batch of ``units`` blocks (identities, anchor units) must split evenly over the ranks."""
+        if units % self.world_size:
+            raise ConfigError(f"{type(self).__name__}: {what}={units} is not divisible by the world size "
+                              f"{self.world_size}; each process takes whole blocks of the global batch, so "
+                              f"choose {what} as a multiple of {self.world_size}")
+
+    def _local(self, batch: list[int], units: int) -> list[int]:
+        """This rank's share of a global batch of ``units`` equal blocks: blocks
+        ``[rank * units / W, (rank + 1) * units / W)``; the whole batch in one process."""
+        if self.world_size == 1:
+            return batch
+        size = len(batch) // units * (units // self.world_size)
+        return batch[self.rank * size:(self.rank + 1) * size]
+
+    @property
+    def local_units(self) -> int:
+        return self._units() // self.world_size
+
+    def _units(self) -> int:
+        raise NotImplementedError
 
     def set_epoch(self, epoch: int) -> None:
         """Make the next iteration yield epoch ``epoch``'s batches (reproducible reshuffles)."""
@@ -88,8 +119,9 @@ class PKSampler(_EpochSampler):
         ConfigError: if there are fewer than ``p`` identities, or ``p``/``k`` < 1.
     """
 
-    def __init__(self, pids: Sequence[int], p: int, k: int, *, seed: int = 0, num_batches: int | None = None):
-        super().__init__(seed, num_batches)
+    def __init__(self, pids: Sequence[int], p: int, k: int, *, seed: int = 0, num_batches: int | None = None,
+                 rank: int = 0, world_size: int = 1):
+        super().__init__(seed, num_batches, rank, world_size)
         self.pids = np.asarray(pids, dtype=np.int64)
         if p < 1 or k < 1:
             raise ConfigError(f"PKSampler: p={p} and k={k} must both be >= 1 (e.g. p=16, k=4)")
@@ -100,6 +132,10 @@ class PKSampler(_EpochSampler):
                 f"{self.identities.size}; lower p to at most {self.identities.size} (e.g. --p/--batch-ids) "
                 "or use a dataset with more training identities")
         self.p, self.k = int(p), int(k)
+        self._check_units(self.p, "p")
+
+    def _units(self) -> int:
+        return self.p
 
     def _default_batches(self) -> int:
         return max(1, self.pids.size // (self.p * self.k))
@@ -118,7 +154,7 @@ class PKSampler(_EpochSampler):
                 take = np.take(members, np.arange(cursor[i], cursor[i] + self.k), mode="wrap")
                 cursor[i] += self.k
                 batch.extend(take.tolist())
-            yield batch
+            yield self._local(batch, self.p)
 
 
 def _views(pids: np.ndarray, camids: np.ndarray, probe_cam: int | None, gallery_cam: int | None,
@@ -210,8 +246,8 @@ class AnchorPairSampler(_EpochSampler):
 
     def __init__(self, pids: Sequence[int], camids: Sequence[int], *, anchors: int, positives: int, negatives: int,
                  probe_cam: int | None = 0, gallery_cam: int | None = 1, views: str = "anchor", seed: int = 0,
-                 num_batches: int | None = None):
-        super().__init__(seed, num_batches)
+                 num_batches: int | None = None, rank: int = 0, world_size: int = 1):
+        super().__init__(seed, num_batches, rank, world_size)
         if min(anchors, positives, negatives) < 1:
             raise ConfigError(f"AnchorPairSampler: anchors={anchors}, positives={positives}, negatives={negatives} "
                               "must all be >= 1")
@@ -221,6 +257,7 @@ class AnchorPairSampler(_EpochSampler):
         self.pids, self.camids = np.asarray(pids, dtype=np.int64), np.asarray(camids, dtype=np.int64)
         self.probe_cam, self.gallery_cam = probe_cam, gallery_cam
         self.a, self.m, self.n = int(anchors), int(positives), int(negatives)
+        self._check_units(self.a, "anchors")
         self.mode = "cameras" if probe_cam is not None and gallery_cam is not None else views
         self.views = _views(self.pids, self.camids, probe_cam, gallery_cam, np.random.default_rng([seed, 1]))
         _check_views("AnchorPairSampler", self.views, probe_cam, gallery_cam, 2)
@@ -267,18 +304,21 @@ class AnchorPairSampler(_EpochSampler):
                 else:
                     batch.extend(_draw(rng, views[pid][1], self.m).tolist())
                     batch.extend(int(rng.choice(views[int(q)][1])) for q in negative_ids)
-            yield batch
+            yield self._local(batch, self.a)
+
+    def _units(self) -> int:
+        return self.a
 
     def split(self, x):
         """Batch-ordered ``x`` (tensor/array with leading size ``A(1+M+N)``) ->
         ``(anchors (A, ...), positives (A, M, ...), negatives (A, N, ...))``."""
-        units = x.reshape(self.a, 1 + self.m + self.n, *x.shape[1:])
+        units = x.reshape(self.local_units, 1 + self.m + self.n, *x.shape[1:])
         return units[:, 0], units[:, 1:1 + self.m], units[:, 1 + self.m:]
 
     def pair_index(self) -> np.ndarray:
         """``(A(M+N), 3)`` int array of (anchor position, partner position, same) per pair."""
         unit = 1 + self.m + self.n
-        start = np.arange(self.a)[:, None] * unit
+        start = np.arange(self.local_units)[:, None] * unit  # this rank's units
         partner = start + np.arange(1, unit)[None, :]
         same = np.broadcast_to(np.arange(1, unit) <= self.m, partner.shape)
         anchor = np.broadcast_to(start, partner.shape)
@@ -313,8 +353,9 @@ class CrossViewPairSampler(_EpochSampler):
     """
 
     def __init__(self, pids: Sequence[int], camids: Sequence[int], *, p: int, s: int, probe_cam: int | None = 0,
-                 gallery_cam: int | None = 1, seed: int = 0, num_batches: int | None = None):
-        super().__init__(seed, num_batches)
+                 gallery_cam: int | None = 1, seed: int = 0, num_batches: int | None = None,
+                 rank: int = 0, world_size: int = 1):
+        super().__init__(seed, num_batches, rank, world_size)
         if p < 2 or s < 2 or s % 2:
             raise ConfigError(f"CrossViewPairSampler: p={p}, s={s}; need p >= 2 identities and an even s >= 2 "
                               "images per identity (half per view), e.g. p=32, s=4 for the paper's 128")
@@ -322,6 +363,7 @@ class CrossViewPairSampler(_EpochSampler):
         self.views = _views(self.pids, self.camids, probe_cam, gallery_cam, np.random.default_rng([seed, 1]))
         _check_views("CrossViewPairSampler", self.views, probe_cam, gallery_cam, p)
         self.p, self.s = int(p), int(s)
+        self._check_units(self.p, "p")
         self._view_pids = np.array(sorted(self.views))
 
     def _default_batches(self) -> int:
@@ -339,14 +381,17 @@ class CrossViewPairSampler(_EpochSampler):
                 probe, gallery = self.views[int(self._view_pids[i])]
                 batch.extend(_draw(rng, probe, half).tolist())
                 batch.extend(_draw(rng, gallery, half).tolist())
-            yield batch
+            yield self._local(batch, self.p)
+
+    def _units(self) -> int:
+        return self.p
 
     def split(self, x):
         """Batch-ordered ``x`` -> ``(probe (P, S/2, ...), gallery (P, S/2, ...))``."""
-        units = x.reshape(self.p, self.s, *x.shape[1:])
+        units = x.reshape(self.local_units, self.s, *x.shape[1:])
         return units[:, : self.s // 2], units[:, self.s // 2:]
 
     def view_labels(self) -> np.ndarray:
         """0 (probe view) / 1 (gallery view) for every batch position (the view
         discriminator's targets, Eq. 1)."""
-        return np.tile(np.repeat([0, 1], self.s // 2), self.p)
+        return np.tile(np.repeat([0, 1], self.s // 2), self.local_units)

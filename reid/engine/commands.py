@@ -6,6 +6,8 @@ Examples::
     reid train --recipe smc_ecd --set loss.name=center --set loss.lam=0.01 --epochs 5
     reid train --recipe support_neighbor --dataset market1501 --root ~/data --scale full --device cuda
     reid train --recipe support_neighbor --scale full --max-iterations 2     # dry run of the full path
+    reid train --recipe support_neighbor --nproc 2                         # 2 processes (torchrun, gloo on CPU)
+    torchrun --nproc_per_node 2 -m reid train --recipe support_neighbor   # the same, launched directly
     reid evaluate --run runs/joint_am_triplet-synthreid-smoke-seed0-1a2b3c4d --protocol market_sq
     reid export --run RUN --format mat                  # RUN/pytorch_result.mat for other evaluators
     reid evaluate --features RUN/pytorch_result.mat --ap trapezoid --rank-list ranks.csv
@@ -82,6 +84,11 @@ def register(subparsers) -> None:
         help="override a recipe value, e.g. --set loss.name=center --set optimizer.lr=0.01 (repeatable)",
     )  # fmt: skip
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--nproc", type=int, default=None, metavar="N",
+        help="train with N processes (torch.distributed, launched through torchrun; gloo on cpu, nccl on cuda "
+        "with one GPU per process); sampler.p must divide by N",
+    )  # fmt: skip
     p.set_defaults(func=_train)
 
     e = subparsers.add_parser(
@@ -123,7 +130,61 @@ def register(subparsers) -> None:
     x.set_defaults(func=_export)
 
 
+def _without_nproc(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            out.append(a)
+    return out
+
+
+def _launch(args) -> int | None:
+    """``--nproc N`` (N > 1, not already under torchrun): re-run this command under torchrun."""
+    import os
+    import subprocess
+    import sys
+
+    from reid.errors import ConfigError
+
+    n = args.nproc
+    if n is None:
+        return None
+    if n < 1:
+        raise ConfigError(f"--nproc must be a positive number of processes, got {n}.")
+    if "WORLD_SIZE" in os.environ:  # launched by torchrun already: torchrun decides the world
+        return None
+    if args.device == "cuda":
+        import torch
+
+        if torch.cuda.device_count() < n:
+            raise ConfigError(f"--nproc {n} with --device cuda needs {n} GPUs (one per process); torch sees "
+                              f"{torch.cuda.device_count()}.")
+    if n == 1:
+        return None
+    argv = _without_nproc(list(getattr(args, "argv", None) or sys.argv[1:]))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(n),
+           "-m", "reid", *argv]  # fmt: skip
+    return subprocess.run(cmd).returncode
+
+
 def _train(args) -> int:
+    from reid.engine import distributed
+
+    launched = _launch(args)
+    if launched is not None:
+        return launched
+    try:
+        return _train_here(args)
+    finally:
+        distributed.teardown()
+
+
+def _train_here(args) -> int:
+    from reid.engine import distributed
     from reid.engine.trainer import train
     from reid.recipes import parse_override
 
@@ -146,6 +207,8 @@ def _train(args) -> int:
         max_iterations=args.max_iterations,
         progress=not args.no_progress,
     )
+    if not distributed.is_main():
+        return 0  # rank 0 reports
     results = json.loads((run / "results.json").read_text())
     m = results["metrics"]
     dry = f", dry run of {results['max_iterations']} iterations" if results.get("dry_run") else ""

@@ -107,9 +107,11 @@ class ShuffledBatches:
     epoch, whose order depends only on ``(seed, e)``.
     """
 
-    def __init__(self, n: int, batch_size: int, *, seed: int = 0, num_batches: int | None = None) -> None:
+    def __init__(self, n: int, batch_size: int, *, seed: int = 0, num_batches: int | None = None,
+                 rank: int = 0, world_size: int = 1) -> None:
         self.n, self.batch_size, self.seed, self.epoch = n, batch_size, seed, 0
         self.num_batches = num_batches if num_batches is not None else max(1, n // batch_size)
+        self.rank, self.world_size = rank, world_size  # each rank keeps its contiguous share of a batch
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -121,8 +123,10 @@ class ShuffledBatches:
         rng = np.random.default_rng([self.seed, 0, self.epoch])
         self.epoch += 1
         order = np.concatenate([rng.permutation(self.n) for _ in range(-(-self.num_batches * self.batch_size // self.n))])
+        share = self.batch_size // self.world_size
         for b in range(self.num_batches):
-            yield order[b * self.batch_size : (b + 1) * self.batch_size].tolist()
+            batch = order[b * self.batch_size : (b + 1) * self.batch_size]
+            yield batch[self.rank * share : (self.rank + 1) * share].tolist()
 
 
 def check_sampler(cfg: dict, data: TrainingData) -> None:
@@ -148,31 +152,46 @@ def check_sampler(cfg: dict, data: TrainingData) -> None:
                 f"sampler.p={s['p']} and sampler.{k_name}={s[k_name]} must both be >= 2: the losses need "
                 "positives (same identity) and negatives (another identity) inside each batch."
             )
+    from reid.engine import distributed
+
+    world = distributed.world_size()
+    key = {"random": "batch_size", "anchor_pairs": "anchors"}.get(s["name"], "p")
+    if world > 1 and s[key] % world:
+        raise ConfigError(
+            f"sampler.{key}={s[key]} is not divisible by the world size {world}: each process takes whole "
+            f"blocks of the global batch; choose sampler.{key} as a multiple of {world} (or fewer processes)."
+        )
     # The samplers check the rest (e.g. identities seen in both views) when built.
     build_batch_sampler(cfg, data, seed=0)
 
 
 def build_batch_sampler(cfg: dict, data: TrainingData, seed: int):
-    """The recipe's batch sampler (one per run; ``set_epoch`` selects each epoch's batches)."""
+    """The recipe's batch sampler (one per run; ``set_epoch`` selects each epoch's batches).
+
+    Under torchrun each rank gets its share of the one global batch (:mod:`reid.data.samplers`)."""
+    from reid.engine import distributed
+
     s, train = cfg["sampler"], data.dataset.train
     pids, camids = [r.pid for r in train], [r.camid for r in train]
     n = s.get("num_batches")
+    shard = {"rank": distributed.rank(), "world_size": distributed.world_size()}
     if s["name"] == "random":
-        return ShuffledBatches(len(train), s["batch_size"], seed=seed, num_batches=n)
+        return ShuffledBatches(len(train), s["batch_size"], seed=seed, num_batches=n, **shard)
     from reid.data import samplers
 
     if s["name"] == "pk":
-        return samplers.PKSampler(pids, s["p"], s["k"], seed=seed, num_batches=n)
+        return samplers.PKSampler(pids, s["p"], s["k"], seed=seed, num_batches=n, **shard)
     views = {"probe_cam": s["probe_cam"], "gallery_cam": s["gallery_cam"]}
     if views["probe_cam"] is None and views["gallery_cam"] is None and set(camids) == {0, 1}:
         views = {"probe_cam": 0, "gallery_cam": 1}  # a two-camera set: camera A probes, camera B gallery
     if s["name"] == "anchor_pairs":
         return samplers.AnchorPairSampler(
             pids, camids, anchors=s["anchors"], positives=s["positives"], negatives=s["negatives"],
-            views=s.get("views", "anchor"), seed=seed, num_batches=n, **views,
+            views=s.get("views", "anchor"), seed=seed, num_batches=n, **views, **shard,
         )  # fmt: skip
     if s["name"] == "cross_view":
-        return samplers.CrossViewPairSampler(pids, camids, p=s["p"], s=s["s"], seed=seed, num_batches=n, **views)
+        return samplers.CrossViewPairSampler(pids, camids, p=s["p"], s=s["s"], seed=seed, num_batches=n, **views,
+                                             **shard)
     raise ConfigError(f"unknown sampler {s['name']!r}.")
 
 

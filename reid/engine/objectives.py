@@ -14,6 +14,21 @@ objective            paper      step
 ``joint``            004        additive angular margin + gamma * batch hard [+ lambda * attributes]
 ``view_adaptation``  003        stage 0: identity softmax; 1: Ds with Ms, Mt; 2: Dd step, then mappings
 ===================  =========  =====================================================================
+
+**Several processes** (torchrun, :mod:`reid.engine.distributed`). With ``loss.gather: true``
+(the default) the objectives whose loss mines the batch (``metric``, ``joint``,
+``view_adaptation`` stages 1-2) gather embeddings and labels from every rank before the loss
+(:meth:`Objective.gather`): each rank computes the loss of the *global* P x K batch and the
+gradient flows back to its own slice. With ``gather: false`` each rank mines only its own P/W
+identities (harder batches become easier: fewer negatives, as with a P/W batch). ``classification``
+and ``pairs`` never gather: their losses are per-sample (centres are updated globally, see
+:mod:`reid.losses.centers`) or per anchor unit, and a unit never spans ranks.
+
+Gradients are averaged over the ranks in :meth:`Objective.optimise`. A gathered loss is the same
+global value on every rank, so the backbone's gradient is the *sum* of the ranks' slices: the loss
+is multiplied by the world size before ``backward`` and the average restores that sum, while the
+parameters after the gather (a classifier or discriminator of the loss, which see the whole
+global batch on every rank) are divided back. Result: the one-process gradient of the global batch.
 """
 
 from __future__ import annotations
@@ -77,10 +92,18 @@ class Objective(nn.Module):
     #: the :class:`~reid.models.heads.ModelOutput` field retrieval ranks with
     eval_feature: str = "features"
 
+    #: whether this objective's losses mine the batch (gathered across ranks with loss.gather)
+    batch_level: bool = False
+
     def __init__(self, cfg: dict, info: DataInfo) -> None:
         super().__init__()
         self.cfg, self.info = cfg, info
         self.loss_cfg = cfg["loss"]
+        from reid.engine import distributed
+
+        self.world_size = distributed.world_size()
+        self.gathers = self.batch_level and self.world_size > 1 and bool(self.loss_cfg.get("gather", True))
+        self.upstream: set[int] = set()  # ids of the parameters before the gather (set by the trainer)
         if self.variants and self.loss_cfg["name"] not in self.variants:
             raise ConfigError(
                 f"loss.name={self.loss_cfg['name']!r} is not valid for the {cfg['objective']} objective; "
@@ -101,6 +124,18 @@ class Objective(nn.Module):
     def optimizers(self, model: nn.Module) -> dict[str, torch.optim.Optimizer]:
         return {"main": make_optimizer(self.cfg, self.param_groups(model))}
 
+    def feature_parameters(self, model: nn.Module) -> list[nn.Parameter]:
+        """The parameters that produce the gathered embeddings (each rank owns its slice's gradient)."""
+        return list(model.parameters())
+
+    def gather(self, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``tensors`` of the global batch when gathering (gradients to the local slice), else as-is."""
+        if not self.gathers:
+            return tensors
+        from reid.engine.distributed import all_gather_with_grad
+
+        return tuple(all_gather_with_grad(t) for t in tensors)
+
     def schedule_position(self, epoch: int, iteration: int, per_epoch: int) -> tuple[int, int]:
         """The (epoch, iteration) the learning-rate schedule is evaluated at (a staged objective
         may restart the schedule in each stage)."""
@@ -110,8 +145,13 @@ class Objective(nn.Module):
     def train_step(self, model: nn.Module, batch: dict, ctx: StepContext) -> dict[str, float]:
         raise NotImplementedError
 
-    @staticmethod
-    def optimise(loss: torch.Tensor, optimizer: torch.optim.Optimizer, ctx: StepContext) -> None:
+    def optimise(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, ctx: StepContext,
+                 gathered: bool | None = None) -> None:
+        """``backward`` and one optimiser step; several processes: gradients synchronised first.
+
+        ``gathered``: the loss was computed on the global batch (default: whether this objective
+        gathers); see the module docstring for the scaling.
+        """
         value = float(loss.detach())
         if not math.isfinite(value):
             raise FloatingPointError(
@@ -119,7 +159,17 @@ class Objective(nn.Module):
                 "lower optimizer.lr or set train.grad_clip."
             )
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if self.world_size == 1:
+            loss.backward()
+        else:
+            from reid.engine.distributed import sync_gradients
+
+            gathered = self.gathers if gathered is None else gathered
+            scale = float(self.world_size) if gathered else 1.0
+            (loss * scale).backward()
+            params = [p for g in optimizer.param_groups for p in g["params"]]
+            after = {id(p) for p in params if id(p) not in self.upstream}
+            sync_gradients(params, divide=after, scale=scale)
         if ctx.grad_clip:
             params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
             torch.nn.utils.clip_grad_norm_(params, ctx.grad_clip)
@@ -287,6 +337,7 @@ class MetricObjective(Objective):
     """
 
     variants = ("support_neighbor", "batch_hard", "batch_all")
+    batch_level = True
 
     def setup(self, model: nn.Module) -> None:
         from reid.losses.support_neighbor import SupportNeighborLoss
@@ -308,7 +359,7 @@ class MetricObjective(Objective):
     def train_step(self, model, batch, ctx):
         with ctx.autocast():
             out = model(batch["images"])
-        loss = self.loss(out.float().features, batch["pids"])
+        loss = self.loss(*self.gather(out.float().features, batch["pids"]))
         self.optimise(loss, ctx.optimizers["main"], ctx)
         stats = self.stats_of(self.loss)
         stats["loss"] = float(loss.detach())
@@ -330,6 +381,7 @@ class JointObjective(Objective):
     """
 
     variants = ("AM0", "AM", "BH", "AM0BH", "AMBH", "AM0BH1", "AM0BHsp", "AM0BH_Attr")
+    batch_level = True
 
     @property
     def with_attributes(self) -> bool:
@@ -367,8 +419,9 @@ class JointObjective(Objective):
     def train_step(self, model, batch, ctx):
         with ctx.autocast():
             out = model(batch["images"])
-        attr = self.attribute_table[batch["pids"]] if self.with_attributes else None
-        loss = self.loss(out.float().features, batch["pids"], attr)
+        features, pids = self.gather(out.float().features, batch["pids"])
+        attr = self.attribute_table[pids] if self.with_attributes else None
+        loss = self.loss(features, pids, attr)
         self.optimise(loss, ctx.optimizers["main"], ctx)
         stats = self.stats_of(self.loss)
         stats["loss"] = float(loss.detach())
@@ -413,6 +466,10 @@ class ViewAdaptationObjective(Objective):
     """
 
     variants = ("adaptive", "plain")
+    batch_level = True
+
+    def feature_parameters(self, model: nn.Module) -> list[nn.Parameter]:
+        return list(model.mapping_parameters())  # Ms, Mt; Ds and Dd act on the gathered features
 
     def setup(self, model: nn.Module) -> None:
         from reid.losses.view_adaptation import SimilarityDiscriminatorLoss, ViewConfusionLoss, ViewDiscriminatorLoss
@@ -486,7 +543,7 @@ class ViewAdaptationObjective(Objective):
             logits = self.id_heads[view](emb.float())
             loss = loss + self.identity(logits, pids[chosen])
             stats[f"id_accuracy_{'st'[view]}"] = float((logits.argmax(1) == pids[chosen]).float().mean())
-        self.optimise(loss, ctx.optimizers["finetune"], ctx)
+        self.optimise(loss, ctx.optimizers["finetune"], ctx, gathered=False)  # per-sample softmax, local
         stats["identity"] = stats["loss"] = float(loss.detach())
         return stats
 
@@ -506,8 +563,7 @@ class ViewAdaptationObjective(Objective):
             with torch.no_grad() if hold_probe else nullcontext():
                 fs = model.embed(batch["images"][src], 0)
             ft = model.embed(batch["images"][tgt], 1)
-        fs, ft = fs.float(), ft.float()
-        pid_s, pid_t = batch["pids"][src], batch["pids"][tgt]
+        fs, ft, pid_s, pid_t = self.gather(fs.float(), ft.float(), batch["pids"][src], batch["pids"][tgt])
         if stage == 1:
             loss = self._similarity_loss(model, fs, ft, pid_s, pid_t)
             self.optimise(loss, ctx.optimizers["mappings"], ctx)

@@ -262,6 +262,9 @@ def run_key(cfg: dict, *, dataset: str, root: Any = None, max_iterations: int | 
     from reid.data.cache import content_key
 
     recipe = {k: v for k, v in cfg.items() if k != "runtime"}
+    if isinstance(recipe.get("loss"), dict) and recipe["loss"].get("gather") is True:
+        # loss.gather (added later, true by default, no effect in one process) keeps old folder names
+        recipe["loss"] = {k: v for k, v in recipe["loss"].items() if k != "gather"}
     params = {"recipe": recipe, "dataset": dataset, "root": None if root is None else str(root),
               "max_iterations": max_iterations}  # fmt: skip
     return content_key(sources=[], params=params, length=8)

@@ -25,6 +25,14 @@ epoch), ``model.pt`` (final weights), ``features.pt`` (query/gallery embeddings)
 A *dry run* (``max_iterations=N``, ``reid train --max-iterations N``) is the real pipeline of any
 scale — model, weights, sampler, optimiser, schedule, checkpoint, evaluation, ``results.json`` —
 stopped after N optimisation steps; ``results.json`` records ``"dry_run": true``.
+
+Under ``torchrun`` (several processes, :mod:`reid.engine.distributed`) every rank runs this loop
+on its share of each global batch (:mod:`reid.data.samplers`); gradients are synchronised in
+:meth:`~reid.engine.objectives.Objective.optimise`, BatchNorm buffers follow rank 0 (or
+``runtime.sync_bn`` converts BatchNorm to SyncBatchNorm), evaluation features are extracted in
+shards and gathered. Only rank 0 takes the run folder's lock and writes checkpoints, logs,
+``features.pt`` and ``results.json`` (which records ``world_size`` and ``backend``); the
+other ranks wait at barriers and read the checkpoint to resume.
 """
 
 from __future__ import annotations
@@ -43,7 +51,7 @@ import numpy as np
 import torch
 
 from reid.engine import checkpoint as ckpt
-from reid.engine import rundir
+from reid.engine import distributed, rundir
 from reid.engine.data import (
     TrainingData,
     batch_structure,
@@ -142,6 +150,9 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.work_dir = self.run_dir  # where fit() writes: run_dir, or its sibling during an overwrite
         self.device = resolve_device(device)
+        if distributed.is_distributed() and self.device.type == "cuda":
+            self.device = torch.device("cuda", torch.cuda.current_device())  # this rank's GPU
+        self.world_size = distributed.world_size()
         self.cuda = self.device.type == "cuda"
         self.progress = progress
         self.callbacks = list(callbacks or [])
@@ -168,7 +179,15 @@ class Trainer:
         model_kw = {k: v for k, v in cfg["model"].items() if k not in ("name", "classifier", "attribute_q")}
         model_kw.update(self.objective.model_options())
         self.model = build_model(cfg["model"]["name"], **model_kw)
+        if self.world_size > 1 and rt.get("sync_bn", False) and not self.cuda:
+            raise ConfigError("runtime.sync_bn needs --device cuda: torch's SyncBatchNorm has no CPU kernel; "
+                              "drop it on the CPU (BatchNorm statistics are then per process).")
+        if self.world_size > 1 and rt.get("sync_bn", False):
+            self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         self.objective.setup(self.model)
+        self.objective.upstream = {id(p) for p in self.objective.feature_parameters(self.model)}
+        distributed.broadcast_module(self.model)  # identical start on every rank (same seed anyway)
+        distributed.broadcast_module(self.objective)
         self.model.to(self.device)
         self.objective.to(self.device)
         if self.channels_last:
@@ -236,6 +255,9 @@ class Trainer:
         }
 
     def load_state(self, state: dict) -> None:
+        config = state.get("config")
+        if isinstance(config, dict) and isinstance(config.get("loss"), dict):
+            config["loss"].setdefault("gather", True)  # checkpoints written before loss.gather existed
         if (
             state.get("config") != _comparable(self.cfg)
             or state.get("seed") != self.seed
@@ -260,9 +282,20 @@ class Trainer:
         ``resume`` continues from the folder's checkpoint (a finished run is returned untouched);
         ``overwrite`` replaces whatever the folder holds, atomically (:mod:`reid.engine.rundir`).
         """
+        if not distributed.is_main():  # rank 0 holds the folder; the others learn where it writes
+            action, work_dir = distributed.broadcast_object(None)
+            if action == "complete":
+                return distributed.broadcast_object(None)
+            self.work_dir = Path(work_dir)
+            try:
+                return self._fit(resume=action == "resume", overwriting=action == "overwrite")
+            finally:
+                self.work_dir = self.run_dir
         with rundir.claim(self.run_dir, resume=resume, overwrite=overwrite) as claimed:
+            distributed.broadcast_object((claimed.action, str(claimed.work_dir)))
             if claimed.action == "complete":
-                return check_finished_run(self.run_dir, self.cfg, self.seed, self.dry_run_iterations)
+                return distributed.broadcast_object(
+                    check_finished_run(self.run_dir, self.cfg, self.seed, self.dry_run_iterations))
             self.work_dir = claimed.work_dir
             try:
                 return self._fit(resume=claimed.action == "resume", overwriting=claimed.action == "overwrite")
@@ -271,9 +304,12 @@ class Trainer:
 
     def _fit(self, resume: bool, overwriting: bool) -> dict:
         log_path = self.work_dir / "log.jsonl"
+        main = distributed.is_main()
         if resume:
             self.load_state(ckpt.load_checkpoint(self.checkpoint_path))
-            _truncate_log(log_path, self.epoch)
+            distributed.barrier()  # every rank has read the checkpoint before rank 0 writes again
+            if main:
+                _truncate_log(log_path, self.epoch)
         started = time.perf_counter()
         train_seconds, images_seen = 0.0, 0
         deterministic_cpu = (not self.cuda) and self.cfg["runtime"]["deterministic"]
@@ -286,18 +322,24 @@ class Trainer:
                     raise self._diverged(exc, overwriting) from None
                 train_seconds += record["seconds"]
                 images_seen += record["images"]
-                with open(log_path, "a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(record) + "\n")
-                if self.progress:
+                if main:
+                    with open(log_path, "a", encoding="utf-8") as fh:
+                        fh.write(json.dumps(record) + "\n")
+                if self.progress and main:
                     _say(
                         f"epoch {record['epoch']}/{self.epochs}  loss {record.get('loss', float('nan')):.4f}  "
                         f"{record['images_per_second']} images/s  lr {record['lr']:.2e}"
                     )
-                ckpt.save_atomic(self.state(), self.checkpoint_path)
+                distributed.broadcast_module(self.model, buffers_only=True)  # rank 0's BatchNorm statistics
+                state = self.state()  # every rank: its RNG states are the same as rank 0's anyway
+                if main:
+                    ckpt.save_atomic(state, self.checkpoint_path)
+                distributed.barrier()
                 for cb in self.callbacks:
                     if cb.on_epoch_end:
                         cb.on_epoch_end(self, self.epoch)
-            ckpt.save_atomic(self.model.state_dict(), self.work_dir / "model.pt")
+            if main:
+                ckpt.save_atomic(self.model.state_dict(), self.work_dir / "model.pt")
             eval_start = time.perf_counter()
             metrics = self.evaluate_and_save()
             eval_seconds = time.perf_counter() - eval_start
@@ -320,8 +362,12 @@ class Trainer:
                 "train_images_per_second": round(images_seen / train_seconds, 1) if train_seconds else None,
             },
             **provenance(str(self.device)),
+            "world_size": self.world_size,
+            "backend": distributed.backend(),
         }
-        write_json(results, self.work_dir / "results.json")
+        if main:
+            write_json(results, self.work_dir / "results.json")
+        distributed.barrier()  # rank 0's files are written before any rank returns
         return results
 
     def _budget_spent(self) -> bool:
@@ -353,20 +399,22 @@ class Trainer:
         sums: dict[str, float] = {}
         steps, images = 0, 0
         start = time.perf_counter()
-        bar = _progress(loader, self.progress, f"epoch {epoch + 1}/{self.epochs}")
+        bar = _progress(loader, self.progress and distributed.is_main(), f"epoch {epoch + 1}/{self.epochs}")
         for raw in bar:
             if self._budget_spent() or steps >= self.per_epoch:
                 break
             lr = self._set_lr()
             batch = self._to_device(raw)
+            if self.world_size > 1:  # BatchNorm running statistics follow rank 0 (DDP's broadcast_buffers)
+                distributed.broadcast_module(self.model, buffers_only=True)
             ctx = StepContext(self.optimizers, epoch, self.iteration, self.autocast, self.cfg["train"]["grad_clip"])
             stats = self.objective.train_step(self.model, batch, ctx)
             self.iteration += 1
             steps += 1
-            images += batch["images"].shape[0]
+            images += batch["images"].shape[0] * self.world_size  # the global batch
             for k, v in stats.items():
                 sums[k] = sums.get(k, 0.0) + float(v)
-            if self.progress:
+            if self.progress and distributed.is_main():
                 rate = images / max(time.perf_counter() - start, 1e-9)
                 bar.set_postfix(loss=f"{stats.get('loss', float('nan')):.4f}", img_s=f"{rate:.0f}", lr=f"{lr:.2e}")
             for cb in self.callbacks:
@@ -385,19 +433,24 @@ class Trainer:
     def evaluate_and_save(self) -> dict:
         ds = self.data.dataset
         asym = getattr(self.model, "asymmetric", False)
+        distributed.broadcast_module(self.model, buffers_only=True)  # every shard with rank 0's BatchNorm statistics
         feats = {}
         for split, view in (("query", 0), ("gallery", 1)):
             records = getattr(ds, split)
-            loader = build_eval_loader(self.cfg, records, device=self.device)
-            feats[split] = extract_features(
+            start, stop = distributed.shard_range(len(records))  # all of them in one process
+            loader = build_eval_loader(self.cfg, records[start:stop], device=self.device)
+            local = extract_features(
                 self.model, loader, device=self.device, autocast=self.autocast,
                 view=view if asym else None, channels_last=self.channels_last, feature=self.objective.eval_feature,
             )  # fmt: skip
+            feats[split] = _gather_features(local, self.device)
             feats[f"{split}_pids"] = torch.tensor([r.pid for r in records])
             feats[f"{split}_camids"] = torch.tensor([r.camid for r in records])
             feats[f"{split}_paths"] = [str(r.path) for r in records]
         feats["metric"], feats["normalize"] = self.cfg["eval"]["metric"], self.cfg["eval"]["normalize"]
         feats["feature"] = self.objective.eval_feature
+        if not distributed.is_main():  # rank 0 ranks and writes; the others receive its metrics
+            return distributed.broadcast_object(None)
         ckpt.save_atomic(feats, self.work_dir / "features.pt")
         ev = self.cfg["eval"]
         metrics = metrics_from_features(feats, metric=ev["metric"], normalize=ev["normalize"], protocol=ev["protocol"])
@@ -406,7 +459,17 @@ class Trainer:
 
             metrics.update(run_analyses(ev["analyses"], model=self.model, objective=self.objective,
                                         data=self.data, features=feats, cfg=self.cfg))
-        return metrics
+        return distributed.broadcast_object(metrics)
+
+
+def _gather_features(local: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """The features of every rank's shard, in record order (``local`` itself in one process)."""
+    if not distributed.is_distributed():
+        return local
+    dim = torch.tensor([local.shape[1] if local.numel() else 0], device=device)
+    torch.distributed.all_reduce(dim, op=torch.distributed.ReduceOp.MAX)  # an empty shard has no width
+    local = local.reshape(-1, int(dim)) if local.numel() else local.new_zeros(0, int(dim))
+    return distributed.gather_variable(local.to(device)).cpu()
 
 
 def _comparable(cfg: dict) -> dict:
@@ -450,6 +513,8 @@ def check_finished_run(run_dir: Path, cfg: dict, seed: int, max_iterations: int 
     if results is None:
         raise ConfigError(f"{run_dir / 'results.json'} is not readable JSON; pass --overwrite to train the run again.")
     recorded = results.get("recipe")
+    if isinstance(recorded, dict) and isinstance(recorded.get("loss"), dict):
+        recorded["loss"].setdefault("gather", True)  # runs written before loss.gather existed
     wanted = json.loads(json.dumps(_comparable(cfg), default=str))
     if (
         not isinstance(recorded, dict)
@@ -523,6 +588,8 @@ def train(
     cfg = load_recipe(recipe, scale, overrides)
     check_schedule(cfg["schedule"], cfg["optimizer"]["lr"])
     resolve_device(device)
+    distributed.init(device)  # torchrun's process group (nothing without torchrun)
+    main = distributed.is_main()
     from reid.data.datasets import dataset_name
 
     dataset = dataset_name(dataset)
@@ -530,16 +597,24 @@ def train(
         run_dir = Path(out).expanduser()
     else:
         run_dir = default_run_dir(recipe, dataset, scale, seed, cfg=cfg, root=root, max_iterations=max_iterations)
-    action = rundir.preflight(run_dir, resume=resume, overwrite=overwrite)
+    # several processes: rank 0 inspects the folder (and takes its lock later), the others follow
+    action = rundir.preflight(run_dir, resume=resume, overwrite=overwrite) if main else None
+    action = distributed.broadcast_object(action)
     if action == "complete":
-        check_finished_run(run_dir, cfg, seed, max_iterations)
-        rundir.remove_stale_partials(run_dir)  # a dead overwrite's sibling; the run itself is not touched
-        _say(f"{run_dir} is already complete (results.json); nothing to do.")
+        if main:
+            check_finished_run(run_dir, cfg, seed, max_iterations)
+            rundir.remove_stale_partials(run_dir)  # a dead overwrite's sibling; the run itself is not touched
+            _say(f"{run_dir} is already complete (results.json); nothing to do.")
+        distributed.barrier()
         return run_dir
     check_pretrained_weights(cfg)
-    data = load_training_data(cfg, dataset, root, progress=progress)
+    if not main:
+        distributed.barrier()  # rank 0 generates / caches the data first
+    data = load_training_data(cfg, dataset, root, progress=progress and main)
+    if main:
+        distributed.barrier()
     trainer = Trainer(
-        cfg, data, run_dir, device=device, seed=seed, progress=progress, callbacks=callbacks,
+        cfg, data, run_dir, device=device, seed=seed, progress=progress and main, callbacks=callbacks,
         max_iterations=max_iterations,
     )  # fmt: skip
     trainer.fit(resume=action == "resume", overwrite=action == "overwrite")

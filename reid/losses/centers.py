@@ -17,6 +17,13 @@ Sec. III-A). So one ``forward`` in training mode is one iteration of the paper; 
 ``update_centers(...)`` yourself (e.g. after ``backward``); the result is the same because the
 update only reads ``features.detach()``. The centres are buffers, so they follow
 ``.to(device)`` and are saved in ``state_dict()`` (checkpoint the loss module to resume).
+
+Several processes (torchrun)
+----------------------------
+Under ``torch.distributed`` the update is global: every rank gathers the (detached) features and
+indices of all ranks (:func:`_global_batch`) and applies the rule once to the global batch, which
+is the per-row sum of every rank's deltas and counts — so all ranks hold identical centres, the
+centres a single process would hold with the whole batch. One process: nothing changes.
 """
 
 from __future__ import annotations
@@ -38,6 +45,15 @@ def _check_alpha(alpha: float) -> float:
             "the class has many samples)."
         )
     return float(alpha)
+
+
+def _global_batch(features: torch.Tensor, *index: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``features`` and ``index`` tensors of every rank, concatenated (no gradient); as-is in one process."""
+    from reid.engine import distributed
+
+    if not distributed.is_distributed():
+        return (features, *index)
+    return tuple(distributed.gather_variable(t) for t in (features.detach(), *index))
 
 
 @torch.no_grad()
@@ -123,6 +139,7 @@ class CenterLoss(nn.Module):
         """One centre-loss update (:func:`center_update`) from a batch; no gradient flows."""
         check_features(features, self.feat_dim)
         check_index(labels, self.num_classes, features.shape[0], "labels", "identities")
+        features, labels = _global_batch(features, labels)  # several processes: the global batch
         center_update(self.centers, features, labels, self.alpha)
 
     def extra_repr(self) -> str:
@@ -200,6 +217,7 @@ class CameraCenters(nn.Module):
     def update(self, features: torch.Tensor, labels: torch.Tensor, camids: torch.Tensor) -> None:
         """Move each sample's sub-centre ``c^(g_i)_{y_i}`` by :func:`center_update`; mark it seen."""
         self.check(features, labels, camids)
+        features, labels, camids = _global_batch(features, labels, camids)  # several processes: the global batch
         flat = labels * self.num_cameras + camids  # cell (y, g) of the (N·K, D) view
         center_update(self.centers.view(-1, self.feat_dim), features, flat, self.alpha)
         self.seen[labels, camids] = True

@@ -8,7 +8,8 @@ written as configuration. Its top-level sections are
 ``model``      :func:`reid.models.build_model` options (+ ``classifier``, ``attribute_q``)
 ``input``      image size and augmentation
 ``sampler``    how training batches are formed
-``loss``       the loss (``name`` picks the ablation variant) and its hyper-parameters
+``loss``       the loss (``name`` picks the ablation variant) and its hyper-parameters; ``gather``
+               (default true): under torchrun the batch-level losses see the global batch
 ``optimizer``  SGD / Adam, learning rate, multipliers
 ``schedule``   learning-rate schedule
 ``train``      length (``epochs`` or ``iterations``)
@@ -76,8 +77,14 @@ COMMON: dict[str, Any] = {
         "deterministic": True,  # torch.use_deterministic_algorithms on CPU
         "cache_images": True,  # keep decoded training images in memory (shared by the workers)
         "speedups_on_cpu": False,  # apply amp / channels_last / compile on the CPU too (no longer bit-identical)
+        "sync_bn": False,  # several processes (torchrun): BatchNorm statistics over the global batch
     },
 }
+
+#: Keys every recipe's ``loss`` section gets (a section is replaced whole when its ``name``
+#: changes, so these are added after the merge): ``gather`` — under torchrun, batch-level losses
+#: mine the global batch gathered from every process (no effect in one process).
+LOSS_DEFAULTS: dict[str, Any] = {"gather": True}
 
 #: Allowed values for keys shared by all recipes (a recipe's ``choices`` adds its own).
 COMMON_CHOICES: dict[str, list] = {
@@ -336,6 +343,8 @@ def load_recipe(name: str, scale: str = "smoke", overrides: dict[str, Any] | Non
             raise ConfigError(f"recipe {name!r} defines no {scale!r} scale; choose one of "
                               f"{', '.join(s for s in SCALES if s == 'full' or s in scales)}.")
         cfg = _merge(cfg, scales[scale])
+    for key, value in LOSS_DEFAULTS.items():
+        cfg["loss"].setdefault(key, value)
     if overrides is not None and not isinstance(overrides, dict):
         raise ConfigError(f"overrides must be a dict of dotted keys to values, got {type(overrides).__name__}.")
     cfg = apply_overrides(cfg, overrides)

@@ -65,7 +65,7 @@ def run_dir(out: str | Path, chapter: str, variant: str, seed: int) -> Path:
 #: Recipe keys added after runs were recorded, with the value that reproduces the behaviour from
 #: before the key existed. A recipe stored without such a key reads as holding that value, so a
 #: finished run is not called stale only because the schema grew.
-KEYS_ADDED_LATER = {("data", "layout"): "market", ("eval", "protocol"): "market_sq"}
+KEYS_ADDED_LATER = {("data", "layout"): "market", ("eval", "protocol"): "market_sq", ("loss", "gather"): True}
 
 
 def comparable_recipe(cfg: dict) -> dict:
