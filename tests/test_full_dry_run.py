@@ -169,3 +169,51 @@ def test_the_cli_says_it_in_one_line(tmp_path, monkeypatch, capsys):
                  "--root", str(tmp_path), "--max-iterations", "2"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "resnet50-0676ba61.pth" in err
+
+
+# -- the chapters' paper-scale parameter files through papermill (make test-full) -----------------
+
+
+def _chapter_params_files():
+    """Every params/<chapter>*.full.yaml of a training chapter (the scoreboard trains nothing)."""
+    return [pytest.param(path, id=path.name.removesuffix(".full.yaml"))
+            for path in sorted((REPO / "params").glob("*.full.yaml")) if not path.name.startswith("scoreboard")]
+
+
+@pytest.mark.full_dry_run
+@pytest.mark.parametrize("path", _chapter_params_files())
+def test_chapter_params_file_runs_end_to_end_as_a_dry_run(path, dry_root, fake_torch_home, tmp_path, monkeypatch):
+    """``papermill -f params/<chapter>.full.yaml`` with only the data (a small SynthReID set in the
+    same layout), the device (CPU) and the length (``max_iterations=2``) changed: every variant the
+    file lists trains at the paper's scale, and the whole chapter executes after it."""
+    import papermill as pm
+
+    from reid.data.datasets import dataset_name
+
+    home, _ = fake_torch_home
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    params = yaml.safe_load(path.read_text())
+    chapter = path.name.split(".")[0]
+    assert params["scale"] == "full" and params.get("device") in (None, "cuda", "cpu")
+    if "dataset" in params:
+        dataset_name(params["dataset"])  # the file names a real dataset the loaders know
+    if "max_iterations" not in _defaults(chapter):
+        pytest.skip(f"{chapter} has no max_iterations parameter: it trains no recipe of its own")
+    params.update(dataset="synthreid", data_root=str(dry_root), device="cpu", out_dir=str(tmp_path / "runs"),
+                  max_iterations=2)
+    pm.execute_notebook(str(REPO / "notebooks" / f"{chapter}.ipynb"), str(tmp_path / f"{chapter}.ipynb"),
+                        parameters=params, cwd=str(REPO / "notebooks"), progress_bar=False, kernel_name="python3")
+    results = sorted((tmp_path / "runs").rglob("results.json"))
+    assert results, "the chapter trained nothing"
+    for r in results:
+        data = json.loads(r.read_text())
+        assert data["scale"] == "full" and data["dry_run"] is True, r
+
+
+def _defaults(chapter: str) -> set[str]:
+    import jupytext
+
+    nb = jupytext.read(REPO / "notebooks" / f"{chapter}.py")
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    return {line.split("=")[0].strip() for line in cell.source.splitlines() if "=" in line and not line.startswith("#")}
