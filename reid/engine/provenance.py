@@ -23,14 +23,17 @@ LOCK_FILE = Path(__file__).resolve().parents[2] / "requirements-lock.txt"
 
 
 def git_commit(path: str | Path | None = None) -> dict[str, Any]:
-    """``{"commit": sha or "unknown", "dirty": bool | None}`` for the repository holding ``path``."""
+    """``{"commit": sha or "unknown", "dirty": bool | None}`` for the repository holding ``path``.
+
+    ``dirty`` is about the code: changes under ``evidence/`` (the study results a running study is
+    writing) do not count."""
     cwd = Path(path) if path is not None else Path(__file__).resolve().parent
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
         ).stdout.strip()
         status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)", ":(top,exclude)evidence"],
             cwd=cwd, capture_output=True, text=True, timeout=10, check=True,
         ).stdout  # fmt: skip
         return {"commit": sha, "dirty": bool(status.strip())}
