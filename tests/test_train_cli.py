@@ -35,7 +35,7 @@ def test_train_then_evaluate(tiny_root, tmp_path, capsys):
     assert main([*argv, "--resume"]) == 0
     assert "already complete" in capsys.readouterr().err
     assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()} == before
-    assert main(["evaluate", "--run", str(out), "--protocol", "market_mq"]) == 0
+    assert main(["evaluate", "--run", str(out), "--protocol", "market_mq", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["protocol"] == "market_mq"
 
 

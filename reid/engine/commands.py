@@ -113,6 +113,7 @@ def register(subparsers) -> None:
                    help="also write each query's top gallery images with distances and match flags")
     e.add_argument("--top", type=_positive_int, default=10, help="rank-list length per query (default 10)")
     e.add_argument("--overwrite", action="store_true", help="replace an existing --rank-list file")
+    e.add_argument("--json", action="store_true", help="print every metric as JSON (for scripts) instead of the summary")
     e.set_defaults(func=_evaluate)
 
     x = subparsers.add_parser(
@@ -244,7 +245,7 @@ def _evaluate(args) -> int:
             raise ConfigError("--rank-list ranks single queries; use it with --protocol market_sq.")
         dist = ranking_distance(feats, metric=metric, normalize=normalize, rerank=args.rerank)
         write_rank_list(feats, dist, args.rank_list, k=args.top, overwrite=args.overwrite)
-    print(format_metrics(m, ap=args.ap, source=source))
+    print(json.dumps(m, indent=2) if args.json else format_metrics(m, ap=args.ap, source=source))
     if args.rank_list:
         print(f"rank list (top {args.top} per query) -> {args.rank_list}")
     return 0
