@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pytest
 
 from reid.errors import ConfigError
@@ -156,3 +157,17 @@ def test_bounded_keys_accept_their_range_and_refuse_outside(key, inside, outside
     for value in outside:
         with pytest.raises(ConfigError, match=rf"{key} must lie in"):
             load_recipe(recipe, "smoke", {key: value})
+
+
+def test_a_recipe_stored_before_keys_existed_compares_equal_to_its_resumption():
+    # a checkpoint / results.json written before data.layout, eval.protocol and loss.gather existed
+    from reid.recipes import KEYS_ADDED_LATER, comparable
+
+    cfg = load_recipe("smc_ecd", "smoke")
+    old = json.loads(json.dumps(cfg))
+    for section, key in KEYS_ADDED_LATER:
+        old[section].pop(key)
+    old["runtime"] = {"num_workers": 7}  # speed options never matter
+    assert comparable(old) == comparable(cfg)
+    old["loss"]["gather"] = False  # an explicit, different value does
+    assert comparable(old) != comparable(cfg)

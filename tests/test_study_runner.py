@@ -158,7 +158,8 @@ def test_git_state_ignores_the_evidence_folder(tmp_path):
 
 
 def test_a_recipe_stored_before_a_key_existed_reads_as_that_keys_old_behaviour():
-    from reid.study.evidence import KEYS_ADDED_LATER, comparable_recipe
+    from reid.recipes import KEYS_ADDED_LATER
+    from reid.study.evidence import comparable_recipe
 
     new = {"data": {"layout": "market", "synth_preset": "smoke"}, "eval": {"protocol": "market_sq"}, "runtime": {}}
     old = {"data": {"synth_preset": "smoke"}, "eval": {}}

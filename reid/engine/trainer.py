@@ -70,7 +70,7 @@ from reid.engine.provenance import provenance, write_json
 from reid.engine.schedule import check_schedule, lr_factor
 from reid.engine.rundir import default_run_dir
 from reid.errors import ConfigError, NonFiniteError
-from reid.recipes import load_recipe
+from reid.recipes import comparable, load_recipe
 
 __all__ = ["Trainer", "train", "seed_everything", "resolve_device", "default_run_dir", "check_pretrained_weights"]
 
@@ -249,17 +249,16 @@ class Trainer:
             "epoch": self.epoch,
             "iteration": self.iteration,
             "rng": ckpt.rng_state(),
-            "config": _comparable(self.cfg),
+            "config": {k: v for k, v in self.cfg.items() if k != "runtime"},
             "seed": self.seed,
             "max_iterations": self.dry_run_iterations,
         }
 
     def load_state(self, state: dict) -> None:
         config = state.get("config")
-        if isinstance(config, dict) and isinstance(config.get("loss"), dict):
-            config["loss"].setdefault("gather", True)  # checkpoints written before loss.gather existed
         if (
-            state.get("config") != _comparable(self.cfg)
+            not isinstance(config, dict)
+            or comparable(config) != comparable(self.cfg)
             or state.get("seed") != self.seed
             or state.get("max_iterations") != self.dry_run_iterations
         ):
@@ -472,10 +471,6 @@ def _gather_features(local: torch.Tensor, device: torch.device) -> torch.Tensor:
     return distributed.gather_variable(local.to(device)).cpu()
 
 
-def _comparable(cfg: dict) -> dict:
-    """The configuration minus what may differ between a run and its resumption (speed options)."""
-    return {k: v for k, v in cfg.items() if k != "runtime"}
-
 
 def _read_log(path: Path) -> list[dict]:
     """The epoch records of ``log.jsonl``; a line cut short by a kill (not JSON) is dropped."""
@@ -513,12 +508,9 @@ def check_finished_run(run_dir: Path, cfg: dict, seed: int, max_iterations: int 
     if results is None:
         raise ConfigError(f"{run_dir / 'results.json'} is not readable JSON; pass --overwrite to train the run again.")
     recorded = results.get("recipe")
-    if isinstance(recorded, dict) and isinstance(recorded.get("loss"), dict):
-        recorded["loss"].setdefault("gather", True)  # runs written before loss.gather existed
-    wanted = json.loads(json.dumps(_comparable(cfg), default=str))
     if (
         not isinstance(recorded, dict)
-        or _comparable(recorded) != wanted
+        or comparable(recorded) != comparable(cfg)
         or results.get("seed") != seed
         or results.get("max_iterations") != max_iterations
     ):

@@ -29,6 +29,8 @@ key and the valid choices.
 
 from __future__ import annotations
 
+import json
+
 import copy
 import math
 from pathlib import Path
@@ -38,7 +40,7 @@ import yaml
 
 from reid.errors import ConfigError
 
-__all__ = ["RECIPES", "SCALES", "load_recipe", "recipe_path", "parse_override", "flatten"]
+__all__ = ["RECIPES", "SCALES", "KEYS_ADDED_LATER", "comparable", "load_recipe", "recipe_path", "parse_override", "flatten"]
 
 RECIPES = ("smc_ecd", "adaptive_margin", "support_neighbor", "view_adaptation", "joint_am_triplet")
 #: ``smoke``: a CPU minute or two, proves the pipeline (CI, the chapters' live cells);
@@ -138,6 +140,25 @@ RANGES: dict[str, tuple[float, float, bool, bool, str]] = {
 
 #: ``model`` keys the engine reads itself (the rest go to :func:`reid.models.build_model`).
 ENGINE_MODEL_KEYS = ("name", "classifier", "attribute_q")
+
+
+#: Recipe keys added after runs were recorded, with the value that reproduces the behaviour from
+#: before the key existed. A recipe stored without such a key (in a results.json or a checkpoint)
+#: reads as holding that value, so a finished run is not called stale, nor a checkpoint refused,
+#: only because the schema grew.
+KEYS_ADDED_LATER: dict[tuple[str, str], Any] = {
+    ("data", "layout"): "market", ("eval", "protocol"): "market_sq", ("loss", "gather"): True,
+}
+
+
+def comparable(cfg: dict) -> dict:
+    """A resolved recipe as JSON stores it, minus speed-only options (``runtime``), with the
+    :data:`KEYS_ADDED_LATER` filled in: equal for a run and its resumption or re-run."""
+    out = json.loads(json.dumps({k: v for k, v in cfg.items() if k != "runtime"}, default=str))
+    for (section, key), value in KEYS_ADDED_LATER.items():
+        if isinstance(out.get(section), dict):
+            out[section].setdefault(key, value)
+    return out
 
 
 def recipe_path(name: str) -> Path:

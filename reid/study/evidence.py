@@ -62,19 +62,11 @@ def run_dir(out: str | Path, chapter: str, variant: str, seed: int) -> Path:
     return Path(out) / chapter / variant / f"seed{seed}"
 
 
-#: Recipe keys added after runs were recorded, with the value that reproduces the behaviour from
-#: before the key existed. A recipe stored without such a key reads as holding that value, so a
-#: finished run is not called stale only because the schema grew.
-KEYS_ADDED_LATER = {("data", "layout"): "market", ("eval", "protocol"): "market_sq", ("loss", "gather"): True}
-
-
 def comparable_recipe(cfg: dict) -> dict:
-    """The resolved recipe as JSON would store it, minus speed-only options (``runtime``)."""
-    out = json.loads(json.dumps({k: v for k, v in cfg.items() if k != "runtime"}))
-    for (section, key), value in KEYS_ADDED_LATER.items():
-        if isinstance(out.get(section), dict):
-            out[section].setdefault(key, value)
-    return out
+    """The resolved recipe as JSON would store it, minus speed-only options (:func:`reid.recipes.comparable`)."""
+    from reid.recipes import comparable
+
+    return comparable(cfg)
 
 
 def recipe_difference(old: dict, new: dict, limit: int = 4) -> str:
