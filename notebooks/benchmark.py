@@ -92,7 +92,7 @@ torch.set_num_threads(1)
 # the number of optimisation steps per epoch differs a little between losses.
 
 
-# %%
+# %% tags=["hide-input"]
 ORDER = list(LABELS)  # the papers' order
 
 

@@ -127,7 +127,7 @@ print(synth.format_statistics())
 # never saw the person). The same person changes between cameras: viewpoint, light, colour cast,
 # resolution.
 
-# %%
+# %% tags=["hide-input"]
 show_identity_grid(synth.query + synth.gallery, num_ids=6, title="SynthReID: six identities across cameras")
 plt.show()
 
@@ -141,7 +141,7 @@ plt.show()
 # everything a camera sees. The first row shows eight *different* people in one camera, the
 # second row one person in different cameras.
 
-# %%
+# %% tags=["hide-input"]
 cam0 = [r for r in synth.gallery if r.camid == 0 and r.pid > 0]
 one_per_person = list({r.pid: r for r in reversed(cam0)}.values())[:8]
 person = one_per_person[0].pid
@@ -350,7 +350,7 @@ ap_trap = average_precision(ranks - 1, ap="trapezoid")
 make_table(rows, title="one query, four true matches in ten", fmt="{:.3f}",
            note=f"AP (step) = {ap_step:.4f}; AP (trapezoid) = {ap_trap:.4f}; difference {100 * (ap_step - ap_trap):.1f} points.")
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
 recall = np.arange(len(ranks) + 1) / len(ranks)
 prec_at = np.concatenate([[1.0], np.arange(1, len(ranks) + 1) / ranks])
@@ -398,7 +398,7 @@ for sigma in (0.2, 0.4, 0.6, 0.8, 1.0, 1.3, 1.6, 2.0):
                   "mAP (trapezoid)": pct(trap.mAP), "difference": round(pct(step.mAP) - pct(trap.mAP), 1)})
 make_table(sweep, title=f"step vs trapezoid mAP on synthetic features, {LABEL} labels", formats={"noise sigma": "{:.1f}"})
 
-# %%
+# %% tags=["hide-input"]
 fig, ax = plt.subplots(figsize=(5, 3.2))
 ax.plot([r["mAP (step)"] for r in sweep], [r["difference"] for r in sweep], marker="o")
 ax.set_xlabel("mAP, step definition (%)")
@@ -479,7 +479,7 @@ make_table(
     title=f"two no-learning baselines, {LABEL}, Market-1501 single query",
 )
 
-# %%
+# %% tags=["hide-input"]
 show_ranked_lists(data.query, data.gallery, d_norm, k=8, num_queries=3,
                   title=f"camera-normalised pixels, {LABEL}: top-8 (green = same person)")
 plt.show()
@@ -504,7 +504,7 @@ print(f"F_rank1 = {fom['F_rank1']:.1f}, F_mAP = {fom['F_mAP']:.1f}")
 # are removed by the Market-1501 rule). Some camera pairs (similar viewpoints, similar light) are
 # far easier than others:
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
 for ax, (name, d) in zip(axes, (("raw pixels", d_raw), ("camera-normalised pixels", d_norm))):
     pairs = analysis.camera_pair_map(d, q_pids, gal_pids, q_cams, gal_cams)
