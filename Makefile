@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 # The book's environment: every package at an exact version, torch and torchvision as one pair.
 # pyproject.toml keeps ranges for library users; `make lock` compiles this file from them.
 LOCK   := requirements-lock.txt
-NOTEBOOKS := data_and_evaluation smc_ecd adaptive_margin support_neighbor view_adaptation joint_am_triplet benchmark
+NOTEBOOKS := scoreboard data_and_evaluation smc_ecd adaptive_margin support_neighbor view_adaptation joint_am_triplet benchmark
 BUILD  := _build
 # One intra-op thread per process: results are bit-identical whatever the core count, and
 # torch's 2-thread kernels slow down ~10x when the 2 cores are shared (xdist workers, a

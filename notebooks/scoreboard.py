@@ -42,7 +42,7 @@ backbone = None
 epochs = None
 device = "cpu"
 seed = 0
-out_dir = "../runs/scoreboard"
+out_dir = None  # unused: this page trains nothing
 evidence_dir = "../evidence"  # where `reid study` wrote <chapter>.json
 
 # %%
