@@ -80,3 +80,15 @@ def test_gradient_fields_am0_is_tangent_and_triplet_is_not():
     trip = next(v for k, v in field.fields.items() if k.startswith("triplet"))
     assert np.abs((am0 * r_hat).sum(1)).max() < 1e-12
     assert np.abs((trip * r_hat).sum(1)).max() > 1e-2
+
+
+def test_radial_shares_leave_out_samples_without_gradient():
+    # batch hard's hinge is satisfied for most samples: their zero gradient has no direction (was 0/0 = NaN)
+    from reid.toys.joint_am_triplet import _radial_shares
+
+    f = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 4.0]])
+    g = torch.tensor([[0.5, 0.0], [0.0, 0.0], [0.0, 0.0]])  # one purely radial change, two zeros
+    shares = _radial_shares(f, g)
+    assert torch.isfinite(shares).all() and shares.tolist() == [1.0]
+    assert _radial_shares(f, torch.zeros_like(f)).tolist() == [0.0]
+    assert _radial_shares(f.double(), torch.tensor([[0.0, 1.0], [1.0, 0.0], [4.0, -3.0]]).double()).tolist() == [0.0] * 3

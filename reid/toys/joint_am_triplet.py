@@ -176,8 +176,13 @@ def _batch_radial(features: torch.Tensor, change: torch.Tensor) -> float:
 
 
 def _radial_shares(features: torch.Tensor, change: torch.Tensor) -> torch.Tensor:
+    """Per-sample ``|radial| / (|radial| + ‖tangential‖)`` of ``change``. A sample whose change is
+    exactly zero (a satisfied hinge: batch hard leaves most samples without gradient) has no
+    direction and is left out; a batch where every sample is so gives ``[0.]``."""
     radial, tangent = radial_tangential(features, change)
-    return radial.abs() / (radial.abs() + tangent).clamp(min=1e-300)
+    total = radial.abs() + tangent
+    moving = total > 0
+    return radial.abs()[moving] / total[moving] if moving.any() else total.new_zeros(1)
 
 
 def neck_radial_report(
