@@ -506,13 +506,8 @@ from reid.viz.evidence import plot_claims_seeds, plot_forest
 
 evidence = load_evidence("adaptive_margin")
 glued = glue_evidence(evidence)
-verdicts = [c["verdict"] for c in evidence["claims"]]
-glue("adaptive_margin_verdict_counts",
-     ", ".join(f"{verdicts.count(v)} {v}" for v in ("contradicted", "inconclusive", "supported")), display=False)
 against = [c for c in evidence["claims"] if c["verdict"] == "contradicted"]
 undecided = [c for c in evidence["claims"] if c["verdict"] == "inconclusive"]
-glue("adaptive_margin_contradicted_list", ", ".join(f"`{c['id']}`" for c in against) or "none", display=False)
-glue("adaptive_margin_inconclusive_list", ", ".join(f"`{c['id']}`" for c in undecided) or "none", display=False)
 if against or undecided:
     display(Markdown("\n".join(f"* **{c['verdict'].capitalize()}:** `{c['id']}` ({c['source']}): "
                                 f"{glued[c['id'] + '_summary']}" for c in against + undecided)))

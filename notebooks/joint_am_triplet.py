@@ -551,7 +551,11 @@ for variant in variants:
 #
 # ### Evidence: the registered claims
 #
-# RESULTS_LEAD
+# The verdicts of all {glue:text}`joint_am_triplet_claims` registered claims
+# ({glue:text}`joint_am_triplet_label`): {glue:text}`joint_am_triplet_verdict_counts`. The
+# evidence goes against {glue:text}`joint_am_triplet_contradicted_list`, and cannot decide
+# {glue:text}`joint_am_triplet_inconclusive_list`; those claims come first, in the cell below, with
+# their seed-paired differences and 95% intervals.
 #
 # Every claim of Section 1 was decided by `reid study joint_am_triplet`: each registered variant ×
 # 5 seeds at the recipe's **study** scale on SynthReID (CPU), at a clean, committed HEAD, written to
@@ -566,6 +570,9 @@ from reid.viz.evidence import plot_claims_seeds, plot_forest
 
 evidence = load_evidence("joint_am_triplet")
 glue_evidence(evidence)
+undecided = [c for c in evidence["claims"] if c["verdict"] != "supported"]
+undecided.sort(key=lambda c: c["verdict"] != "contradicted")
+display(claim_table({**evidence, "claims": undecided}))
 display(claim_table(evidence))
 
 # %% [markdown]

@@ -686,11 +686,7 @@ from reid.viz.evidence import plot_claims_seeds, plot_forest
 
 evidence = load_evidence("smc_ecd")
 glue_evidence(evidence)
-verdicts = [c["verdict"] for c in evidence["claims"]]
-glue("smc_ecd_verdict_counts", ", ".join(f"{verdicts.count(v)} {v}" for v in ("contradicted", "supported", "inconclusive")),
-     display=False)
 against = [c for c in evidence["claims"] if c["verdict"] == "contradicted"]
-glue("smc_ecd_contradicted_list", ", ".join(f"`{c['id']}`" for c in against) or "none", display=False)
 if against:
     display(claim_table({**evidence, "claims": against}))
     plot_claims_seeds(evidence, claims=[c["id"] for c in against])

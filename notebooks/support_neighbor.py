@@ -416,10 +416,10 @@ for name, extra in plan.items():
 # The evidence is the registered study, `reid study support_neighbor`, run at a clean, committed
 # HEAD: {glue:text}`support_neighbor_label`, commit {glue:text}`support_neighbor_commit`, every
 # variant trained on the same five seeds and compared seed by seed. Verdicts of its
-# {glue:text}`support_neighbor_claims` claims at this scale: `contradicted`
-# {glue:text}`support_neighbor_contradicted`, `supported` {glue:text}`support_neighbor_supported`,
-# `inconclusive` {glue:text}`support_neighbor_inconclusive`. Claim by claim (difference
-# variant − baseline, its 95% CI, n seeds, verdict):
+# {glue:text}`support_neighbor_claims` claims at this scale: {glue:text}`support_neighbor_verdict_counts`.
+# The evidence goes against {glue:text}`support_neighbor_contradicted_list`, and cannot decide
+# {glue:text}`support_neighbor_inconclusive_list`. Claim by claim (difference variant − baseline,
+# its 95% CI, n seeds, verdict):
 #
 # * **SN vs batch hard, mAP** (Table 1): {glue:text}`sn_beats_bh_map_summary`.
 # * **SN vs batch hard, rank-1** (Table 1): {glue:text}`sn_beats_bh_rank1_summary`.
@@ -427,7 +427,7 @@ for name, extra in plan.items():
 # * **λ = 0.1 vs 1** (Fig. 3a): {glue:text}`lambda_peak_below_1_summary`.
 # * **K = 16 vs the whole batch, K = 63** (Fig. 3b): {glue:text}`small_k_beats_whole_batch_summary`.
 # * **σ = 32 vs σ = 10** (Sec. 4.2): {glue:text}`sigma_above_30_summary`.
-# * **Gallery size, slope of mAP** (Fig. 4, up to 500,000 distractors): {glue:text}`gallery_slope_map_summary`.
+# * **Gallery size, slope of mAP** (Fig. 4; registered up to 32,000 distractors): {glue:text}`gallery_slope_map_summary`.
 # * **Gallery size, slope of rank-1** (Fig. 4): {glue:text}`gallery_slope_rank1_summary`.
 #
 # These verdicts are about SynthReID at the study scale (a narrow network trained from scratch for
@@ -552,7 +552,7 @@ plt.show()
 # and gallery images, and the gallery images of the other half, people that match none of the
 # remaining queries, are added as distractors in growing numbers
 # (`reid.metrics.analysis.gallery_size_curve`). It shows the mechanics only; the study above, with
-# 500,000 distractors and five seeds, is the evidence.
+# up to 32,000 generated distractors and five seeds, is the evidence.
 
 # %%
 from reid.metrics.analysis import gallery_size_curve

@@ -93,6 +93,8 @@ def test_glue_values_and_keys(evidence, monkeypatch):
     assert values["sn_fewer_same_camera_errors_paper"] == "not printed"
     assert values["sn_fewer_same_camera_errors_unit"] == "" and values["sn_fewer_same_camera_errors_ci_hi"] == pytest.approx(-2.2894)
     assert values["tiny_demo_wall_minutes"] == 15.5 and values["tiny_demo_supported"] == 2
+    assert values["tiny_demo_verdict_counts"] == "0 contradicted, 0 inconclusive, 2 supported"
+    assert values["tiny_demo_contradicted_list"] == values["tiny_demo_inconclusive_list"] == "none"
     glued = []
     import myst_nb
 

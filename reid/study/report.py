@@ -20,6 +20,8 @@ rank-k / mAP / mINP ×100, i.e. percent or points, other metrics as stored)::
     <chapter>_commit    the short commit of the runs
     <chapter>_wall_minutes             the study's wall time (float; None if unknown)
     <chapter>_claims, <chapter>_supported, <chapter>_contradicted, <chapter>_inconclusive   (counts)
+    <chapter>_verdict_counts           "2 contradicted, 5 inconclusive, 7 supported" (the results' first line)
+    <chapter>_contradicted_list, <chapter>_inconclusive_list   claim ids, comma-separated, or "none"
 
 In a chapter's markdown: ``the claim is {glue:text}`sn_beats_bh_map_verdict` `` and
 ``{glue:text}`sn_beats_bh_map_summary` ``. ``tests/test_study_chapters.py`` fails when a chapter
@@ -273,7 +275,10 @@ def overview_table(directory: str | Path | None = None):
 # ------------------------------------------------------------------------------------ glue
 _CLAIM_SUFFIXES = ("verdict", "summary", "diff", "ci", "ci_lo", "ci_hi", "n", "unit", "baseline_mean", "baseline_sd",
                    "variant_mean", "variant_sd", "paper")
-_CHAPTER_SUFFIXES = ("label", "commit", "wall_minutes", "claims", "supported", "contradicted", "inconclusive")
+_CHAPTER_SUFFIXES = ("label", "commit", "wall_minutes", "claims", "contradicted", "inconclusive", "supported",
+                     "verdict_counts", "contradicted_list", "inconclusive_list")
+#: The order a chapter's results report verdicts in: what the evidence goes against first.
+VERDICT_ORDER = ("contradicted", "inconclusive", "supported")
 
 
 def glue_keys(chapter: str, claim_ids: Iterable[str]) -> list[str]:
@@ -295,8 +300,11 @@ def glue_values(evidence: dict) -> dict[str, Any]:
         f"{chapter}_wall_minutes": None if wall is None else round(wall / 60, 1),
         f"{chapter}_claims": len(claims),
     }
-    for v in ("supported", "contradicted", "inconclusive"):
+    for v in VERDICT_ORDER:
         out[f"{chapter}_{v}"] = sum(c["verdict"] == v for c in claims)
+    out[f"{chapter}_verdict_counts"] = ", ".join(f"{out[f'{chapter}_{v}']} {v}" for v in VERDICT_ORDER)
+    for v in ("contradicted", "inconclusive"):
+        out[f"{chapter}_{v}_list"] = ", ".join(c["id"] for c in claims if c["verdict"] == v) or "none"
     for c in claims:
         ci = c.get("ci95") or [None, None]
         cid = c["id"]
