@@ -166,3 +166,40 @@ def test_a_recipe_stored_before_a_key_existed_reads_as_that_keys_old_behaviour()
     assert comparable_recipe(old) == comparable_recipe(new)
     assert comparable_recipe({**old, "eval": {"protocol": "single_shot"}}) != comparable_recipe(new)
     assert {("data", "layout"), ("eval", "protocol")} <= set(KEYS_ADDED_LATER)
+
+
+def test_a_diverged_run_is_recorded_never_retried_and_left_out_of_its_claims(study_dir, tmp_path, monkeypatch):
+    import shutil
+    from dataclasses import asdict
+
+    import reid.engine
+    from reid.errors import NonFiniteError
+
+    root, path, _ = study_dir
+    out = tmp_path / "evidence"
+    shutil.copytree(root / "evidence", out)
+    run = out / "tiny_demo" / "support_neighbor" / "seed1"
+    shutil.rmtree(run)
+    study = load_study(str(path), seeds=2)
+    spec = next(s for s in runner.plan(study, out) if (s.variant, s.seed) == ("support_neighbor", 1))
+    assert spec.state == "new"
+
+    def diverges(*args, **kwargs):
+        raise NonFiniteError("training stopped at epoch 1, iteration 3: SupportNeighborLoss: features holds NaN")
+
+    monkeypatch.setattr(reid.engine, "train", diverges)
+    with pytest.raises(NonFiniteError):
+        runner.execute_run(asdict(spec))
+    record = json.loads((run / "diverged.json").read_text())
+    assert record["seed"] == 1 and "iteration 3" in record["error"] and not (run / "results.json").exists()
+    assert {(s.variant, s.seed): s.state for s in runner.plan(study, out)}[("support_neighbor", 1)] == "diverged"
+    summary = runner.run_study(str(path), seeds=2, jobs=1, out=out, allow_dirty=True, progress=False)
+    assert summary["trained"] == 0  # never retried: the same seed diverges the same way
+    ev = json.loads((out / "tiny_demo.json").read_text())
+    assert ev["diverged_runs"] == ["evidence/tiny_demo/support_neighbor/seed1"]
+    assert ev["variants"]["support_neighbor"]["diverged_seeds"] == [1]
+    for claim in ev["claims"]:
+        assert claim["seeds"] == [0] and claim["n"] == 1 and claim["excluded_seeds"] == {"1": ["support_neighbor diverged"]}
+    from reid.study.report import glue_values
+
+    assert "seed 1 left out: support_neighbor diverged" in glue_values(ev)["sn_beats_bh_map_summary"]

@@ -55,6 +55,10 @@ __all__ = ["FORMAT", "DIGITS", "aggregate", "write_evidence", "run_dir", "compar
 FORMAT = 1
 DIGITS = 6
 SESSIONS = "sessions.jsonl"
+#: Written instead of results.json by a run whose training diverged (a NonFiniteError: deterministic
+#: for its variant and seed). The evidence leaves that seed out of the claims that need the run and
+#: says so (``excluded_seeds``, ``diverged_runs``); the runner never retries it.
+DIVERGED = "diverged.json"
 
 
 def run_dir(out: str | Path, chapter: str, variant: str, seed: int) -> Path:
@@ -107,8 +111,15 @@ def label_for(dataset: str, scale: str, device: str, n: int) -> str:
     return f"{DATASET_NAMES.get(dataset, dataset)}, {scale} scale, {dev}, n = {n} seeds"
 
 
-def _load_run(study: Study, out: Path, variant: str, seed: int) -> dict:
+def _load_run(study: Study, out: Path, variant: str, seed: int) -> dict | None:
+    """A run's results.json; None for a run that diverged (its diverged.json, same recipe)."""
     path = run_dir(out, study.chapter, variant, seed) / "results.json"
+    diverged = path.with_name(DIVERGED)
+    if not path.is_file() and diverged.is_file():
+        record = json.loads(diverged.read_text(encoding="utf-8"))
+        cfg = study.configs.get(variant)
+        if cfg is None or comparable_recipe(record.get("recipe", {})) == comparable_recipe(cfg):
+            return None
     if not path.is_file():
         raise ConfigError(f"{path} is missing: run `reid study {study.chapter}` to finish the study "
                           f"(it resumes and skips finished runs).")
@@ -177,8 +188,20 @@ def _combined(claim: Claim, seeds: list[int], value) -> tuple[list, list, dict]:
                               "undefined_seeds": undefined, "_roles": {"reference": ref}}
 
 
-def _claim_entry(claim: Claim, study: Study, out: Path, runs: dict[tuple[str, int], dict]) -> dict:
-    seeds = list(study.seeds)
+def _claim_variants(claim: Claim) -> list[str]:
+    names = [claim.baseline, claim.variant]
+    if claim.minus:
+        names += [claim.minus["baseline"], claim.minus["variant"]]
+    if claim.change_ratio:
+        names.append(claim.change_ratio["reference"])
+    return names
+
+
+def _claim_entry(claim: Claim, study: Study, out: Path, runs: dict[tuple[str, int], dict | None]) -> dict:
+    # seed pairing: a seed where any run the claim reads diverged is left out, and named
+    excluded = {s: [v for v in _claim_variants(claim) if runs[v, s] is None] for s in study.seeds}
+    excluded = {s: vs for s, vs in excluded.items() if vs}
+    seeds = [s for s in study.seeds if s not in excluded]
     paths = {role: [_rel(run_dir(out, study.chapter, v, s), out) for s in seeds]
              for role, v in (("baseline", claim.baseline), ("variant", claim.variant))}
 
@@ -207,6 +230,7 @@ def _claim_entry(claim: Claim, study: Study, out: Path, runs: dict[tuple[str, in
         "id": claim.id, "claim": claim.claim, "source": claim.source, "section": claim.section,
         "paper": claim.paper, "metric": claim.metric, "baseline": claim.baseline, "variant": claim.variant,
         "expected": claim.expected, "rule": claim.rule, "seeds": seeds,
+        "excluded_seeds": {str(s): [f"{v} diverged" for v in vs] for s, vs in excluded.items()},
         "baseline_values": base, "variant_values": var, "runs": paths, "display": display, **extra,
     }  # fmt: skip
     if None in base or None in var:  # a change_ratio seed without a ratio: no interval (registry docstring)
@@ -235,7 +259,9 @@ def aggregate(study: Study, out: str | Path) -> dict:
     """
     out = Path(out)
     seeds = list(study.seeds)
-    runs = {(v, s): _load_run(study, out, v, s) for v in study.variants for s in seeds}
+    loaded = {(v, s): _load_run(study, out, v, s) for v in study.variants for s in seeds}
+    diverged_runs = [_rel(run_dir(out, study.chapter, v, s), out) for (v, s), r in loaded.items() if r is None]
+    runs = {k: r for k, r in loaded.items() if r is not None}  # the finished ones
     first = next(iter(runs.values()))
     sessions = read_sessions(out, study.chapter)
     run_commits = sorted({r.get("git", {}).get("commit", "unknown") for r in runs.values()})
@@ -246,23 +272,25 @@ def aggregate(study: Study, out: str | Path) -> dict:
     variants = {}
     per_run: dict[str, dict[str, dict]] = {}
     for v, spec in study.variants.items():
-        vals = {m: [runs[v, s]["metrics"][m] for s in seeds] for m in sorted(wanted)
-                if all(m in runs[v, s].get("metrics", {}) for s in seeds)}
+        done = [s for s in seeds if (v, s) in runs]
+        vals = {m: [runs[v, s]["metrics"][m] for s in done] for m in sorted(wanted)
+                if done and all(m in runs[v, s].get("metrics", {}) for s in done)}
         summary = {}
         for m, xs in vals.items():
             xs = _rl(xs)
             ti = t_interval(xs)
             summary[m] = {"values": xs, "mean": _r(ti.mean), "sd": _r(ti.sd)}
         variants[v] = {"recipe": spec.recipe, "overrides": spec.overrides, "metrics": summary,
-                       "runs": [_rel(run_dir(out, study.chapter, v, s), out) for s in seeds]}
+                       "runs": [_rel(run_dir(out, study.chapter, v, s), out) for s in done],
+                       "diverged_seeds": [s for s in seeds if s not in done]}
         per_run[v] = {f"seed{s}": {"wall_seconds": _r(runs[v, s].get("study", {}).get("wall_seconds")),
-                                   "cpu_seconds": _r(runs[v, s].get("study", {}).get("cpu_seconds"))} for s in seeds}
+                                   "cpu_seconds": _r(runs[v, s].get("study", {}).get("cpu_seconds"))} for s in done}
     walls = [t["wall_seconds"] for pv in per_run.values() for t in pv.values() if t["wall_seconds"] is not None]
     cpus = [t["cpu_seconds"] for pv in per_run.values() for t in pv.values() if t["cpu_seconds"] is not None]
     locks = [r.get("lock", {}) for r in runs.values()]
     hardware = [{k: v for k, v in r.get("hardware", {}).items() if k != "torch_threads"} for r in runs.values()]
     device = first.get("device", "cpu")
-    claims = [_claim_entry(c, study, out, runs) for c in study.claims]
+    claims = [_claim_entry(c, study, out, loaded) for c in study.claims]
     comparisons = []
     if study.comparisons:
         for m in study.comparisons["metrics"]:
@@ -286,7 +314,7 @@ def aggregate(study: Study, out: str | Path) -> dict:
             "runs_wall_seconds": _r(sum(walls)) if walls else None, "runs_cpu_seconds": _r(sum(cpus)) if cpus else None,
             "per_run": per_run,
         },
-        "variants": variants, "claims": claims, "comparisons": comparisons,
+        "variants": variants, "claims": claims, "comparisons": comparisons, "diverged_runs": diverged_runs,
     }  # fmt: skip
 
 

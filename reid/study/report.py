@@ -139,7 +139,15 @@ def _summary(claim: dict) -> str:
     unit = _unit(claim)
     what = claim["metric"] if claim.get("rule", {}).get("name") != "slope" else f"slope of {claim['metric']}"
     diff = _signed(claim.get("diff_mean"), claim)
-    return f"{diff}{' ' + unit if unit else ''} {what} (95% CI {format_ci(claim)}, n = {claim['n']} seeds): {claim['verdict']}"
+    left_out = _left_out(claim)
+    return (f"{diff}{' ' + unit if unit else ''} {what} (95% CI {format_ci(claim)}, n = {claim['n']} seeds"
+            f"{'; ' + left_out if left_out else ''}): {claim['verdict']}")
+
+
+def _left_out(claim: dict) -> str:
+    """"seed 4 left out: adaptive_gamma1.8 diverged" for the seeds a claim could not pair."""
+    excluded = claim.get("excluded_seeds") or {}
+    return "; ".join(f"seed {s} left out: {', '.join(why)}" for s, why in sorted(excluded.items(), key=lambda kv: int(kv[0])))
 
 
 # ------------------------------------------------------------------------------------ tables
@@ -152,7 +160,8 @@ def claim_rows(evidence: dict) -> list[dict]:
             "baseline": _mean_sd(c.get("baseline_mean"), c.get("baseline_sd"), c),
             "variant": _mean_sd(c.get("variant_mean"), c.get("variant_sd"), c),
             "difference": _signed(c.get("diff_mean"), c) + (f" {_unit(c)}" if _unit(c) else ""),
-            "95% CI": format_ci(c), "n": c["n"], "verdict": VERDICT_MARKS.get(c["verdict"], c["verdict"]),
+            "95% CI": format_ci(c), "n": c["n"] if not c.get("excluded_seeds") else f"{c['n']} ({_left_out(c)})",
+            "verdict": VERDICT_MARKS.get(c["verdict"], c["verdict"]),
             "paper": _paper_text(c), "comparison": "{1} vs {0}".format(*side_labels(c)),
         })  # fmt: skip
     return rows

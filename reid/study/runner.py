@@ -37,8 +37,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from reid.errors import ConfigError, ReidError
-from reid.study.evidence import SESSIONS, aggregate, comparable_recipe, recipe_difference, run_dir, write_evidence
+from reid.errors import ConfigError, NonFiniteError, ReidError
+from reid.study.evidence import DIVERGED, SESSIONS, aggregate, comparable_recipe, recipe_difference, run_dir, write_evidence
 from reid.study.registry import Study, load_study
 
 __all__ = ["RunSpec", "plan", "run_study", "execute_run", "train_runs", "git_state", "REPO"]
@@ -58,15 +58,25 @@ class RunSpec:
     scale: str
     overrides: dict
     run_dir: str
-    state: str  # "finished" | "resume" | "new" | "restart" | "stale"
+    state: str  # "finished" | "diverged" | "resume" | "new" | "restart" | "stale"
     reason: str = ""
     root: str | None = None  # dataset root (None: SynthReID generated from the recipe's preset)
     device: str = "cpu"
+    config: dict | None = None  # the resolved recipe (what a diverged run records)
 
 
 # ------------------------------------------------------------------------------------ planning
 def _state(run: Path, cfg: dict, seed: int, dataset: str) -> tuple[str, str]:
     results = run / "results.json"
+    diverged = run / DIVERGED
+    if diverged.is_file() and not results.is_file():
+        try:
+            record = json.loads(diverged.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            return "stale", f"{DIVERGED} is not valid JSON"
+        if comparable_recipe(record.get("recipe", {})) == comparable_recipe(cfg) and record.get("seed") == seed:
+            return "diverged", record.get("error", "")[:120]
+        return "stale", recipe_difference(record.get("recipe", {}), cfg)
     if results.is_file():
         try:
             r = json.loads(results.read_text(encoding="utf-8"))
@@ -99,7 +109,7 @@ def plan(study: Study, out: str | Path, *, root: str | Path | None = None, devic
             state, reason = _state(path, cfg, seed, study.dataset)
             specs.append(RunSpec(study.chapter, name, seed, variant.recipe, study.dataset, study.scale,
                                  dict(variant.overrides), str(path), state, reason,
-                                 None if root is None else str(root), device))
+                                 None if root is None else str(root), device, comparable_recipe(cfg)))
     return specs
 
 
@@ -107,7 +117,7 @@ def format_plan(specs: list[RunSpec]) -> str:
     lines = [f"{'variant':<24} {'seed':>4}  {'state':<9} run directory"]
     for s in specs:
         lines.append(f"{s.variant:<24} {s.seed:>4}  {s.state:<9} {s.run_dir}" + (f"  ({s.reason})" if s.reason else ""))
-    counts = {k: sum(s.state == k for s in specs) for k in ("finished", "resume", "new", "restart", "stale")}
+    counts = {k: sum(s.state == k for s in specs) for k in ("finished", "diverged", "resume", "new", "restart", "stale")}
     lines.append(", ".join(f"{v} {k}" for k, v in counts.items() if v) + f" of {len(specs)} runs")
     return "\n".join(lines)
 
@@ -157,10 +167,19 @@ def execute_run(spec: dict) -> dict:
     from reid.engine.provenance import write_json
 
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    path = train(spec["recipe"], dataset=spec["dataset"], root=spec["root"], scale=spec["scale"], seed=spec["seed"],
-                 out=spec["run_dir"], overrides=spec["overrides"], resume=spec["state"] == "resume",
-                 overwrite=spec["state"] == "restart",
-                 device=spec["device"], progress=False)
+    try:
+        path = train(spec["recipe"], dataset=spec["dataset"], root=spec["root"], scale=spec["scale"], seed=spec["seed"],
+                     out=spec["run_dir"], overrides=spec["overrides"], resume=spec["state"] == "resume",
+                     overwrite=spec["state"] == "restart",
+                     device=spec["device"], progress=False)
+    except NonFiniteError as exc:  # a deterministic outcome of this variant and seed: recorded, never retried
+        from reid.engine.provenance import git_commit
+
+        Path(spec["run_dir"]).mkdir(parents=True, exist_ok=True)
+        write_json({"variant": spec["variant"], "seed": spec["seed"], "error": str(exc), "recipe": spec["config"],
+                    "git": git_commit(), "cpu_seconds": round(time.process_time() - cpu0, 3)},
+                   Path(spec["run_dir"]) / DIVERGED)
+        raise
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     results_path = Path(path) / "results.json"
     results = json.loads(results_path.read_text(encoding="utf-8"))
@@ -306,8 +325,13 @@ def run_study(
             )
         if root is None:
             _prepare_data(study, progress)
-        train_runs(todo, jobs=jobs, progress=progress, desc=f"reid study {study.chapter}", git=git,
-                   log=out / study.chapter / SESSIONS, trained=trained)
+        try:
+            train_runs(todo, jobs=jobs, progress=progress, desc=f"reid study {study.chapter}", git=git,
+                       log=out / study.chapter / SESSIONS, trained=trained)
+        except ReidError:
+            # runs that diverged are recorded (diverged.json) and reported by the evidence; any other failure stops here
+            if any(s.state in ("new", "resume", "restart") for s in plan(study, out, root=root, device=device)):
+                raise
     evidence = aggregate(study, out)
     path = write_evidence(evidence, out)
     summary.update(evidence=str(path), trained=len(trained), skipped=len(specs) - len(todo),
