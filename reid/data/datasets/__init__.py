@@ -7,20 +7,20 @@
 One module per dataset; the shared machinery (finding the root, listing and parsing filenames,
 relabelling, the clear :class:`~reid.errors.DatasetError`) lives in :mod:`.base`:
 
-================  =====================================================================
-name              loader (module)
-================  =====================================================================
-``market1501``    :func:`.market1501.load_market1501` (multi-query ``gt_bbox``, attributes)
-``dukemtmc``      :func:`.dukemtmc.load_dukemtmc` (attributes)
-``cuhk03``        :func:`.cuhk03.load_cuhk03` (labeled/detected; 767/700 or classic 20 splits)
-``msmt17``        :func:`.msmt17.load_msmt17` (V1/V2 list files)
-``cuhk01``        :func:`.cuhk01.load_cuhk01` (two-view)
-``viper``         :func:`.viper.load_viper` (two-view)
-``prid2011``      :func:`.prid2011.load_prid2011` (single-shot, two-view + distractors)
-``threedpes``     :func:`.threedpes.load_threedpes` (two-view from 8 cameras)
-``synthreid``     :func:`.synthreid.load_synthreid` (Market layout of a SynthReID root)
-``market_layout`` :func:`.market_layout.load_market_layout_folder` (any folder in Market naming)
-================  =====================================================================
+==================  =====================================================================
+name                loader (module)
+==================  =====================================================================
+``market1501``      :func:`.market1501.load_market1501` (multi-query ``gt_bbox``, attributes)
+``dukemtmc``        :func:`.dukemtmc.load_dukemtmc` (attributes)
+``cuhk03``          :func:`.cuhk03.load_cuhk03` (labeled/detected; 767/700 or classic 20 splits)
+``msmt17``          :func:`.msmt17.load_msmt17` (V1/V2 list files)
+``cuhk01``          :func:`.cuhk01.load_cuhk01` (two-view)
+``viper``           :func:`.viper.load_viper` (two-view)
+``prid2011``        :func:`.prid2011.load_prid2011` (single-shot, two-view + distractors)
+``threedpes``       :func:`.threedpes.load_threedpes` (two-view from 8 cameras)
+``synthreid``       :func:`.synthreid.load_synthreid` (Market layout of a SynthReID root)
+``market_layout``   :func:`.market_layout.load_market_layout_folder` (any folder in Market naming)
+==================  =====================================================================
 
 Your own loader joins them with :func:`register_dataset`.
 
