@@ -269,16 +269,22 @@ def overview_table(directory: str | Path | None = None):
             continue
         ev = load_evidence(chapter, directory)
         verdicts = [c["verdict"] for c in ev.get("claims", [])]
-        wall = (ev.get("timings") or {}).get("study_wall_seconds")
+        timings = ev.get("timings") or {}
+        wall, cpu = timings.get("study_wall_seconds"), timings.get("runs_cpu_seconds")
         rows.append({
             "chapter": chapter_link(chapter), "paper": CHAPTER_PAPERS.get(chapter, "–"), "evidence": ev.get("label", ""),
             "claims": len(verdicts), "supported": verdicts.count("supported"),
             "contradicted": verdicts.count("contradicted"), "inconclusive": verdicts.count("inconclusive"),
-            "commit": str(ev.get("commit", ""))[:10], "study wall time (min)": None if wall is None else round(wall / 60, 1),
+            "commit": str(ev.get("commit", ""))[:10], "training CPU (min)": None if cpu is None else round(cpu / 60, 1),
+            "logged wall time (min)": None if wall is None else round(wall / 60, 1),
         })  # fmt: skip
     columns = ["chapter", "paper", "evidence", "claims", "supported", "contradicted", "inconclusive", "commit",
-               "study wall time (min)"]
-    return make_table(rows, columns=columns, title="Studies", formats={"study wall time (min)": "{:.1f}"})
+               "training CPU (min)", "logged wall time (min)"]
+    return make_table(rows, columns=columns, title="Studies", formats={"training CPU (min)": "{:.0f}",
+                                                                      "logged wall time (min)": "{:.1f}"},
+                      note="Training CPU: the sum over every run of the study (one thread each). Logged wall time: the "
+                           "`reid study` sessions recorded in sessions.jsonl, on a 2-core machine shared with other "
+                           "work; sessions of runs copied in from another checkout are not in it.")
 
 
 # ------------------------------------------------------------------------------------ glue
