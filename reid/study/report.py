@@ -218,8 +218,9 @@ def comparisons_table(evidence: dict, *, metric: str | None = None, labels: dict
 
 
 def chapter_link(chapter: str, section: str | None = None) -> str:
-    """A MyST link, from a page in ``notebooks/``, to a chapter (and the claim's section anchor, if registered)."""
-    return f"[{chapter}]({chapter}.ipynb#{section})" if section else f"{{doc}}`{chapter}`"
+    """A MyST cross-reference to a chapter, or to the claim's section when its label is registered
+    (a ``(label)=`` target in the chapter, resolved by Sphinx wherever the page is)."""
+    return f"{{ref}}`{chapter} <{section}>`" if section else f"{{doc}}`{chapter}`"
 
 
 def scoreboard_rows(directory: str | Path | None = None) -> list[dict]:
