@@ -153,3 +153,20 @@ def test_benchmark_gpu_registry_resolves_at_full_scale(tmp_path):
     assert study.configs["view_adaptation"]["model"]["ms"] == "resnet50"
     assert study.configs["joint_am_triplet"]["schedule"]["milestones"] == [36, 52]  # 90 and 130 of 150 -> of 60
     assert study.configs["smc_ecd"]["data"]["synth_preset"] == "market"  # the recipe's own full-scale set
+
+
+def test_the_benchmark_compares_every_loss_on_one_layout_and_rule():
+    # paper 003's study recipe defaults to the two-view layout (single-shot CMC, no mAP): the benchmark overrides it
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from reid.study.benchmark import benchmark_registry
+    from reid.study.registry import load_study
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "benchmark.json"
+        path.write_text(json.dumps(benchmark_registry()))
+        study = load_study(str(path))
+    for name, cfg in study.configs.items():
+        assert (cfg["data"]["layout"], cfg["eval"]["protocol"]) == ("market", "market_sq"), name

@@ -33,7 +33,9 @@ def benchmark_registry(*, backbone: str = "small_resnet", width: int = 16, weigh
     ``dataset`` another dataset (its root is given to ``reid study --root``).
     """
     model = {"model.name": backbone, "model.weights": weights}
-    views = {"model.ms": backbone, "model.mt": backbone, "model.ms_weights": weights, "model.mt_weights": weights}
+    views = {"model.ms": backbone, "model.mt": backbone, "model.ms_weights": weights, "model.mt_weights": weights,
+             # paper 003's own study uses the two-view layout; here all five losses share the Market layout and rule
+             "data.layout": "market", "eval.protocol": "market_sq"}
     if backbone == "small_resnet":
         model["model.width"] = width  # also replaces paper 001's part-CNN `width` (its image width)
         views["model.small_width"] = width

@@ -171,7 +171,8 @@ def claim_table(evidence: dict):
     """The chapter's claims: mean ± sd per variant, paired difference with its 95% CI, n, verdict, paper."""
     from reid.viz.common import make_table
 
-    columns = ["claim", "comparison", "metric", "baseline", "variant", "difference", "95% CI", "n", "verdict", "paper"]
+    # the verdict and the effect first: wide tables scroll, and these are what a reader looks for
+    columns = ["claim", "verdict", "difference", "95% CI", "n", "comparison", "metric", "baseline", "variant", "paper"]
     rows = [{k: r[k] for k in columns} for r in claim_rows(evidence)]
     rule_notes = sorted({_rule_text(c) for c in evidence.get("claims", [])})
     note = (f"{evidence.get('label', '')}; commit {str(evidence.get('commit', ''))[:10]}. Baseline/variant: mean ± sd over "
@@ -249,7 +250,7 @@ def scoreboard_table(directory: str | Path | None = None):
     rows = scoreboard_rows(directory)
     if not rows:
         return None
-    columns = ["paper", "claim", "says", "paper's numbers", "our effect (95% CI), n", "verdict", "chapter"]
+    columns = ["paper", "claim", "verdict", "our effect (95% CI), n", "chapter", "paper's numbers", "says"]
     labels = sorted({r["_label"] for r in rows})
     return make_table([{k: r[k] for k in columns} for r in rows], columns=columns,
                       title="Every registered claim of the five papers",
