@@ -62,20 +62,27 @@ def test_distractor_metrics_equal_the_loader_path(run, tmp_path, monkeypatch):
 
 def test_registry_slope_claims_read_the_declared_metrics():
     study = load_paper("002")
-    analysis = "distractor_curve_32k"  # the registered, capped curve (the note in the registry says why)
-    declared = set(analyses.ANALYSES[analysis][1])
-    slopes = [c for c in study["claims"] if c["test"]["rule"]["name"] == "slope"]
-    assert {c["id"] for c in slopes} == {"gallery_slope_map", "gallery_slope_rank1"}
-    for claim in slopes:
-        rule = claim["test"]["rule"]
-        assert set(rule["metrics"]) <= declared
-        counts = [int(m.split("@")[1]) for m in rule["metrics"]]
-        assert counts == list(analyses.STUDY_DISTRACTOR_COUNTS)
-        base = rule["x"][0]
-        assert rule["x"] == [base + n for n in counts]  # x is the gallery size: the run's gallery plus n
-        for role in ("baseline", "variant"):
-            assert analysis in study["study"]["variants"][claim["test"][role]]["eval.analyses"]
-    assert json.dumps(slopes[0]["test"]["rule"]["x"]) == json.dumps(slopes[1]["test"]["rule"]["x"])
+    slopes = {c["id"]: c for c in study["claims"] if c["test"]["rule"]["name"] == "slope"}
+    assert set(slopes) == {"gallery_slope_map", "gallery_slope_rank1", "gallery_slope_map_500k", "gallery_slope_rank1_500k"}
+    # the capped curve runs during training; the full one afterwards, read as distractor_curve.<metric>
+    for claim_id, analysis, counts, prefix in (("gallery_slope_map", "distractor_curve_32k", analyses.STUDY_DISTRACTOR_COUNTS, ""),
+                                               ("gallery_slope_map_500k", "distractor_curve", analyses.DISTRACTOR_COUNTS,
+                                                "distractor_curve.")):
+        for claim in (slopes[claim_id], slopes[claim_id.replace("map", "rank1")]):
+            rule = claim["test"]["rule"]
+            assert all(m.startswith(prefix) for m in rule["metrics"])
+            assert {m[len(prefix):] for m in rule["metrics"]} <= set(analyses.ANALYSES[analysis][1])
+            found = [int(m.split("@")[1]) for m in rule["metrics"]]
+            assert found == list(counts)
+            assert rule["x"] == [rule["x"][0] + n for n in found]  # x is the gallery size: the run's gallery plus n
+            for role in ("baseline", "variant"):
+                variant = claim["test"][role]
+                if prefix:
+                    assert variant in study["study"]["posthoc"][analysis]
+                else:
+                    assert analysis in study["study"]["variants"][variant]["eval.analyses"]
+    assert slopes["gallery_slope_map"]["test"]["rule"]["x"][0] == slopes["gallery_slope_map_500k"]["test"]["rule"]["x"][0]
+    assert slopes["gallery_slope_map_500k"]["test"]["rule"]["x"][-1] - slopes["gallery_slope_map_500k"]["test"]["rule"]["x"][0] == 500_000
 
 
 def test_plot_gallery_curves_draws_every_seed_and_the_means():

@@ -19,8 +19,11 @@ lets ``reid study`` check, before any run, that a claim's metric will exist. Met
 fractions in [0, 1] (like rank-1 and mAP) are listed in ``fractions=(...)``: the evidence tables
 then show them x100, in points, as they do the standard metrics.
 
-An analysis must be deterministic (same features, same numbers) and cheap next to training.
-Add a paper's analyses in its section below.
+An analysis must be deterministic (same features, same numbers). One that is costly can be run
+after training instead, on the finished runs (``study.posthoc`` in a registry, or ``reid analyse``:
+:mod:`reid.engine.reanalysis`). Inputs that every run of a study shares (paper 002's distractor
+images) are built once by the analysis's ``prepare(cfg, data, jobs=, progress=)`` hook, which
+``reid study`` calls before its workers start. Add a paper's analyses in its section below.
 """
 
 from __future__ import annotations
@@ -30,17 +33,22 @@ from typing import Any, Callable
 
 from reid.errors import ConfigError
 
-__all__ = ["ANALYSES", "register_analysis", "check_analyses", "declared_metrics", "fraction_metrics", "run_analyses"]
+__all__ = ["ANALYSES", "register_analysis", "check_analyses", "declared_metrics", "fraction_metrics", "run_analyses",
+           "prepare_analysis"]
 
 #: name -> (function, declared metric names)
 ANALYSES: dict[str, tuple[Callable[..., dict[str, float]], tuple[str, ...]]] = {}
 #: declared metrics stored as fractions in [0, 1] (shown x100 in the evidence tables)
 _FRACTIONS: set[str] = set()
+#: name -> prepare(cfg, data, *, jobs, progress): builds the inputs the runs of a study share
+_PREPARE: dict[str, Callable[..., Any]] = {}
 
 
-def register_analysis(name: str, *, metrics: tuple[str, ...], fractions: tuple[str, ...] = ()):
+def register_analysis(name: str, *, metrics: tuple[str, ...], fractions: tuple[str, ...] = (),
+                      prepare: Callable[..., Any] | None = None):
     """Register ``fn(model, objective, data, features, cfg) -> {metric: float}`` under ``name``;
-    ``fractions``: those of ``metrics`` stored as fractions in [0, 1]."""
+    ``fractions``: those of ``metrics`` stored as fractions in [0, 1]; ``prepare``: an optional
+    ``prepare(cfg, data, *, jobs, progress)`` building shared inputs once (see the module docstring)."""
     if not metrics or not all(isinstance(m, str) and m for m in metrics):
         raise ValueError(f"analysis {name!r} must declare the metric names it returns.")
     if not set(fractions) <= set(metrics):
@@ -51,6 +59,8 @@ def register_analysis(name: str, *, metrics: tuple[str, ...], fractions: tuple[s
         if name in ANALYSES and ANALYSES[name][0] is not fn:
             raise ValueError(f"an analysis named {name!r} is already registered.")
         ANALYSES[name] = (fn, tuple(metrics))
+        if prepare is not None:
+            _PREPARE[name] = prepare
         return fn
 
     return wrap
@@ -74,6 +84,13 @@ def declared_metrics(names: list[str]) -> set[str]:
 def fraction_metrics() -> frozenset[str]:
     """Every analysis metric declared as a fraction in [0, 1]."""
     return frozenset(_FRACTIONS)
+
+
+def prepare_analysis(name: str, cfg: dict, data, *, jobs: int = 1, progress: bool = True) -> None:
+    """Build the shared inputs of analysis ``name`` for ``cfg`` and ``data`` (nothing when it has none)."""
+    check_analyses([name])
+    if name in _PREPARE:
+        _PREPARE[name](cfg, data, jobs=jobs, progress=progress)
 
 
 def run_analyses(names: list[str], *, model, objective, data, features: dict, cfg: dict) -> dict[str, float]:
@@ -209,14 +226,20 @@ def _register_distractor_curve(name: str, counts: tuple[int, ...]) -> None:
     def curve(model, objective, data, features, cfg) -> dict[str, float]:
         return distractor_metrics(model, objective, data, features, cfg, counts=counts)
 
+    def prepare(cfg, data, *, jobs: int = 1, progress: bool = True) -> None:
+        from reid.data.distractors import render_distractor_inputs
+
+        render_distractor_inputs(data.root, max(counts), cfg["input"]["height"], cfg["input"]["width"], jobs=jobs,
+                                 progress=progress)
+
     curve.__doc__ = f"""Paper 002, Fig. 4 on SynthReID: single-query rank-1 and mAP of the run's test queries as
     generated distractor people (the dataset's own cameras, identities outside it) join the gallery,
     at {", ".join(f"{n:,}" for n in counts)} distractors. The claims' slope rule fits each run's metric
     against log10 of the gallery size. The distractors' input tensors are rendered once per machine and
     input size (:func:`reid.data.distractors.render_distractor_inputs`; build them before a study); each
     run then embeds them and ranks with the library's gallery-size curve."""
-    register_analysis(name, metrics=(*(f"gallery_{m}@{n}" for m in ("mAP", "rank1") for n in counts),
-                                     "gallery_images"))(curve)
+    points = tuple(f"gallery_{m}@{n}" for m in ("mAP", "rank1") for n in counts)
+    register_analysis(name, metrics=(*points, "gallery_images"), fractions=points, prepare=prepare)(curve)
 
 
 _register_distractor_curve("distractor_curve", DISTRACTOR_COUNTS)  # Fig. 4's full range, up to 500,000

@@ -1,4 +1,4 @@
-"""``reid train``, ``reid evaluate`` and ``reid export``: the command-line face of :mod:`reid.engine`.
+"""``reid train``, ``reid evaluate``, ``reid export`` and ``reid analyse``: the command-line face of :mod:`reid.engine`.
 
 Examples::
 
@@ -11,6 +11,7 @@ Examples::
     reid evaluate --run runs/joint_am_triplet-synthreid-smoke-seed0-1a2b3c4d --protocol market_sq
     reid export --run RUN --format mat                  # RUN/pytorch_result.mat for other evaluators
     reid evaluate --features RUN/pytorch_result.mat --ap trapezoid --rank-list ranks.csv
+    reid analyse --run RUN --analysis distractor_curve       # an analysis after training (RUN/analyses/)
 
 A folder that already holds a run is refused unless ``--resume`` (continue it) or
 ``--overwrite`` (replace it atomically) says what to do; see :mod:`reid.engine.rundir`.
@@ -129,6 +130,26 @@ def register(subparsers) -> None:
     x.add_argument("--out", default=None, help="output file (default: RUN/pytorch_result.mat or RUN/features.npz)")
     x.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     x.set_defaults(func=_export)
+
+    from reid.engine.analyses import ANALYSES
+
+    a = subparsers.add_parser(
+        "analyse",
+        help="run a registered analysis on a finished run, without retraining",
+        description="Rebuild a finished run's model and loss from its checkpoint.pt, confirm that they reproduce "
+        "its features.pt, and run the named analyses; each writes RUN/analyses/NAME.json with its metrics and its "
+        "own provenance (results.json is left as it is). Paper 002's distractor_curve renders 500,000 distractor "
+        "people once per machine (about 35 CPU minutes; `python -m reid.data.distractors` builds them ahead).",
+    )
+    a.add_argument("--run", required=True, help="run directory written by `reid train` or `reid study`")
+    a.add_argument("--analysis", action="append", required=True, choices=sorted(ANALYSES), metavar="NAME",
+                   help=f"analysis to run (repeatable): {', '.join(sorted(ANALYSES))}")
+    a.add_argument("--root", default=None, help="dataset root (default: the run's; SynthReID is regenerated from its recipe)")
+    a.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="cpu (default) or cuda")
+    a.add_argument("--overwrite", action="store_true", help="replace an existing RUN/analyses/NAME.json")
+    a.add_argument("--json", action="store_true", help="print the metrics as JSON instead of a summary")
+    a.add_argument("--no-progress", action="store_true", help="no progress bars")
+    a.set_defaults(func=_analyse)
 
 
 def _without_nproc(argv: list[str]) -> list[str]:
@@ -262,6 +283,23 @@ def format_metrics(m: dict, *, ap: str = "step", source: str = "") -> str:
             f"valid, {m['num_gallery']} gallery images)\n"
             f"  rank-1 {100 * m['rank1']:.2f}%  rank-5 {100 * m['rank5']:.2f}%  rank-10 {100 * m['rank10']:.2f}%  "
             f"mAP ({ap} AP) {100 * mAP:.2f}%  mINP {100 * m['mINP']:.2f}%")
+
+
+def _analyse(args) -> int:
+    from reid.engine.reanalysis import analyse_run
+
+    existing = {n for n in args.analysis if (Path(args.run) / "analyses" / f"{n}.json").is_file()}
+    paths = analyse_run(args.run, args.analysis, root=args.root, device=args.device, overwrite=args.overwrite,
+                        progress=not args.no_progress)
+    records = {n: json.loads(p.read_text(encoding="utf-8")) for n, p in paths.items()}
+    if args.json:
+        print(json.dumps({n: r["metrics"] for n, r in records.items()}, indent=2))
+        return 0
+    for name, record in records.items():
+        kept = " (kept: it was there already; --overwrite replaces it)" if name in existing and not args.overwrite else ""
+        values = "  ".join(f"{k} {v:.4g}" for k, v in record["metrics"].items())
+        print(f"{name} -> {paths[name]}{kept}\n  {values}")
+    return 0
 
 
 def _export(args) -> int:

@@ -10,6 +10,9 @@ Document (``format`` 1)::
 
     chapter, title, paper, registry           # which study, registered where
     commit, dirty, run_commits                # HEAD of the session(s); every run's commit
+    posthoc {analysis: {variants, runs, commits, dirty, lock, cpu_seconds, wall_seconds}}
+                                              # only with study.posthoc: analyses run on the finished runs afterwards
+                                              #   (<run>/analyses/<name>.json; reid.engine.reanalysis)
     scale, dataset, seeds, n_seeds, min_seeds, meets_min_seeds
     label                                     # "SynthReID, study scale, CPU, n = 5 seeds"
     lock {file, sha256, mismatches}           # the lock file hash of the runs' environment
@@ -133,6 +136,13 @@ def _load_run(study: Study, out: Path, variant: str, seed: int) -> dict | None:
             f"{path.parent} was trained with another recipe than the registry now gives "
             f"({recipe_difference(results.get('recipe', {}), cfg)}); move it away and run `reid study {study.chapter}`."
         )
+    names = study.posthoc_for(variant)
+    if names:  # the metrics of the analyses run after training join the run's own
+        from reid.engine.reanalysis import describe, read_analyses, run_metrics
+
+        records = read_analyses(path.parent)
+        results = {**results, "metrics": run_metrics(path.parent, results, names),
+                   "_posthoc": {n: describe(records[n]) for n in names}}
     return results
 
 
@@ -288,6 +298,13 @@ def aggregate(study: Study, out: str | Path) -> dict:
     walls = [t["wall_seconds"] for pv in per_run.values() for t in pv.values() if t["wall_seconds"] is not None]
     cpus = [t["cpu_seconds"] for pv in per_run.values() for t in pv.values() if t["cpu_seconds"] is not None]
     locks = [r.get("lock", {}) for r in runs.values()]
+    posthoc = {}
+    for name, names in study.posthoc.items():
+        done = [runs[v, s]["_posthoc"][name] for v in names for s in seeds if (v, s) in runs]
+        posthoc[name] = {"variants": list(names), "runs": len(done), "commits": sorted({d["commit"] for d in done}),
+                         "dirty": any(d["dirty"] for d in done), "lock": _unique([d["lock"] for d in done]),
+                         "cpu_seconds": _r(sum(d["cpu_seconds"] or 0 for d in done)),
+                         "wall_seconds": _r(sum(d["wall_seconds"] or 0 for d in done))}
     hardware = [{k: v for k, v in r.get("hardware", {}).items() if k != "torch_threads"} for r in runs.values()]
     device = first.get("device", "cpu")
     claims = [_claim_entry(c, study, out, loaded) for c in study.claims]
@@ -315,6 +332,7 @@ def aggregate(study: Study, out: str | Path) -> dict:
             "per_run": per_run,
         },
         "variants": variants, "claims": claims, "comparisons": comparisons, "diverged_runs": diverged_runs,
+        **({"posthoc": posthoc} if posthoc else {}),
     }  # fmt: skip
 
 

@@ -24,6 +24,11 @@ Schema::
         "metrics": ["mAP", "rank1"],        #   Welch's t-test, Holm-corrected over all pairs
         "test": "welch", "correction": "holm", "alpha": 0.05
       },
+      "posthoc": {"distractor_curve": ["batch_hard", "sn"]},
+                                            # optional: analyses run on the *finished* runs of these
+                                            #   variants (reid.engine.reanalysis: <run>/analyses/<name>.json,
+                                            #   its own provenance), for analyses too costly for training time;
+                                            #   claims read their metrics as "<analysis>.<metric>"
       "notes": ["..."],                     # optional: sentences for the reader (not used by the runner)
       "selection": {...}                    # optional: the validation-split selection of the values the
                                             #   paper does not state (schema: reid.study.selection)
@@ -108,7 +113,7 @@ FRACTION_METRICS = frozenset(STANDARD_METRICS)
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _VARIANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 _STUDY_KEYS = {"chapter", "recipe", "dataset", "scale", "seeds", "overrides", "budget", "variants", "comparisons",
-               "notes", "selection"}
+               "notes", "selection", "posthoc"}
 _CLAIM_KEYS = {"id", "claim", "source", "section", "paper", "test"}
 #: optional test keys that build each seed's (baseline, variant) pair from other runs / metrics
 COMBINATIONS = ("baseline_metric", "minus", "change_ratio")
@@ -173,6 +178,12 @@ class Study:
     configs: dict[str, dict] = field(default_factory=dict, repr=False, compare=False)
     notes: tuple[str, ...] = ()
     selection: dict | None = field(default=None, repr=False, compare=False)
+    #: analysis name -> the variants whose finished runs it is run on (after training)
+    posthoc: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def posthoc_for(self, variant: str) -> list[str]:
+        """The post-hoc analyses registered for ``variant``'s runs."""
+        return [name for name, variants in self.posthoc.items() if variant in variants]
 
     def claim(self, claim_id: str) -> Claim:
         for c in self.claims:
@@ -274,6 +285,7 @@ def load_study(chapter: str, *, scale: str | None = None, seeds: int | list[int]
             raise ConfigError(f"{where}: variant {name!r} uses unknown recipe {recipe!r}; choose one of {', '.join(RECIPES)}.")
         all_variants[name] = Variant(name, recipe, {**common, **overrides})
 
+    posthoc = _posthoc(where, study.get("posthoc"), all_variants)
     claims = [_claim(where, i, c, all_variants) for i, c in enumerate(_claims_list(where, raw))]
     ids = [c.id for c in claims]
     dup = sorted({i for i in ids if ids.count(i) > 1})
@@ -288,6 +300,8 @@ def load_study(chapter: str, *, scale: str | None = None, seeds: int | list[int]
         claims = [c for c in claims if set(claim_reads(c)) <= set(keep)]
     else:
         keep = all_variants
+    posthoc = {name: tuple(v for v in vs if v in keep) for name, vs in posthoc.items()}
+    posthoc = {name: vs for name, vs in posthoc.items() if vs}
     comparisons = _comparisons(where, study.get("comparisons"))
 
     configs: dict[str, dict] = {}
@@ -307,9 +321,9 @@ def load_study(chapter: str, *, scale: str | None = None, seeds: int | list[int]
                 ) from None
         for c in claims:
             for role, metrics in claim_reads(c).items():
-                _check_metrics(where, f"claim {c.id!r}", metrics, (role,), configs)
+                _check_metrics(where, f"claim {c.id!r}", metrics, (role,), configs, posthoc)
         if comparisons:
-            _check_metrics(where, "study.comparisons", comparisons["metrics"], list(keep), configs)
+            _check_metrics(where, "study.comparisons", comparisons["metrics"], list(keep), configs, posthoc)
     notes = _notes(where, study.get("notes"))
     selection = study.get("selection")
     if selection is not None:
@@ -318,7 +332,30 @@ def load_study(chapter: str, *, scale: str | None = None, seeds: int | list[int]
         selection = check_selection(where, selection, all_variants)
     meta = {k: raw.get(k) for k in ("paper", "title")}
     return Study(chap, source, study["dataset"], run_scale, tuple(seed_list), keep, tuple(claims),
-                 budget, comparisons, meta["paper"], meta["title"], configs, notes, selection)
+                 budget, comparisons, meta["paper"], meta["title"], configs, notes, selection, posthoc)
+
+
+def _posthoc(where: str, spec: Any, variants: dict[str, Variant]) -> dict[str, tuple[str, ...]]:
+    """``study.posthoc``: analysis name -> variants, every name registered and every variant known."""
+    from reid.engine.analyses import ANALYSES
+
+    if spec is None:
+        return {}
+    example = '{"distractor_curve": ["batch_hard", "support_neighbor"]}'
+    if not isinstance(spec, dict) or not all(isinstance(v, list) and v and all(isinstance(x, str) for x in v)
+                                             for v in spec.values()):
+        raise ConfigError(f"{where}: study.posthoc must map analysis names to lists of variants, e.g. {example}.")
+    for name, names in spec.items():
+        if name not in ANALYSES:
+            raise ConfigError(f"{where}: study.posthoc: unknown analysis {name!r}; registered: {', '.join(sorted(ANALYSES))}.")
+        missing = [v for v in names if v not in variants]
+        if missing:
+            raise ConfigError(f"{where}: study.posthoc.{name}: no variant {missing[0]!r}; variants: {', '.join(variants)}.")
+        during = [v for v in names if name in variants[v].overrides.get("eval.analyses", [])]
+        if during:
+            raise ConfigError(f"{where}: study.posthoc.{name}: variant {during[0]!r} already runs it during training "
+                              "(eval.analyses); keep one of the two.")
+    return {name: tuple(names) for name, names in spec.items()}
 
 
 def _chapters() -> set[str]:
@@ -498,9 +535,13 @@ _RULE_EXAMPLES = {
 
 
 def is_fraction(metric: str) -> bool:
-    """Whether ``metric`` is stored as a fraction in [0, 1]: a standard metric, or one an analysis declares so."""
-    from reid.engine.analyses import fraction_metrics
+    """Whether ``metric`` is stored as a fraction in [0, 1]: a standard metric, or one an analysis declares so
+    (also read after training, as ``<analysis>.<metric>``)."""
+    from reid.engine.analyses import ANALYSES, fraction_metrics
 
+    name, _, rest = metric.partition(".")
+    if rest and name in ANALYSES:
+        metric = rest
     return metric in FRACTION_METRICS or metric in fraction_metrics()
 
 
@@ -571,17 +612,19 @@ def claim_metrics(claim: Claim) -> list[str]:
     return out
 
 
-def _check_metrics(where: str, what: str, metrics: list[str], roles, configs: dict[str, dict]) -> None:
+def _check_metrics(where: str, what: str, metrics: list[str], roles, configs: dict[str, dict],
+                   posthoc: dict[str, tuple[str, ...]]) -> None:
     from reid.engine.analyses import declared_metrics
 
     for role in roles:
         names = configs[role]["eval"].get("analyses", [])
-        known = set(STANDARD_METRICS) | declared_metrics(names)
+        later = [n for n, vs in posthoc.items() if role in vs]
+        known = set(STANDARD_METRICS) | declared_metrics(names) | {f"{n}.{m}" for n in later for m in declared_metrics([n])}
         missing = [m for m in metrics if m not in known]
         if missing:
             raise ConfigError(
                 f"{where}: {what}: variant {role!r} produces no metric {missing[0]!r} "
                 f"(standard: {', '.join(STANDARD_METRICS)}; from eval.analyses {names}: "
-                f"{', '.join(sorted(declared_metrics(names))) or 'none'}); fix the metric name or add the analysis "
-                "to the study's overrides (\"eval.analyses\")."
+                f"{', '.join(sorted(declared_metrics(names))) or 'none'}; post-hoc ones read '<analysis>.<metric>'); "
+                "fix the metric name or add the analysis to the study's overrides (\"eval.analyses\") or to study.posthoc."
             )

@@ -23,6 +23,11 @@ wall time, runs, jobs; also when interrupted) to ``<out>/<chapter>/sessions.json
 wall time is their sum.
 Each run's own wall and CPU time (of the session that finished it) is added to its
 ``results.json`` under ``"study"``.
+
+Analyses registered under ``study.posthoc`` run after training, on every finished run of their
+variants that lacks ``<run>/analyses/<name>.json`` (:mod:`reid.engine.reanalysis`), in the same
+worker processes and under the same clean-tree rule; their inputs (paper 002's distractor
+images) are prepared once, before the workers start.
 """
 
 from __future__ import annotations
@@ -147,6 +152,14 @@ def git_state(repo: str | Path = REPO, *, ignore: str | Path | None = None) -> d
     return {"commit": sha, "dirty": bool(changes), "changes": changes}
 
 
+def _require_clean(git: dict, allow_dirty: bool) -> None:
+    if git["dirty"] and not allow_dirty:
+        raise ConfigError(
+            f"the repository has uncommitted changes ({', '.join(git['changes'][:5])}): evidence must come from a "
+            "commit. Commit (or stash) them, or pass --allow-dirty for a trial run (the evidence then says dirty)."
+        )
+
+
 # ------------------------------------------------------------------------------------ workers
 def _init_worker() -> None:
     """Each worker process: one intra-op thread (set before torch's thread pool starts)."""
@@ -159,6 +172,32 @@ def _init_worker() -> None:
         torch.set_num_interop_threads(1)
     except RuntimeError:  # already set in this process
         pass
+
+
+def posthoc_todo(study: Study, out: str | Path, *, root: str | Path | None = None, device: str = "cpu") -> list[dict]:
+    """One task per finished run of ``study.posthoc``'s variants whose analysis file is missing."""
+    from reid.engine.reanalysis import analysis_path
+
+    todo = []
+    for name, variants in study.posthoc.items():
+        for variant in variants:
+            for seed in study.seeds:
+                run = run_dir(out, study.chapter, variant, seed)
+                if (run / "results.json").is_file() and not analysis_path(run, name).is_file():
+                    todo.append({"kind": "analysis", "analysis": name, "chapter": study.chapter, "variant": variant,
+                                 "seed": seed, "run_dir": str(run), "root": None if root is None else str(root),
+                                 "device": device})
+    return todo
+
+
+def execute_analysis(spec: dict) -> dict:
+    """Run one post-hoc analysis on a finished run (:func:`reid.engine.reanalysis.analyse_run`)."""
+    from reid.engine.reanalysis import analyse_run
+
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    analyse_run(spec["run_dir"], [spec["analysis"]], root=spec["root"], device=spec["device"], progress=False)
+    return {"variant": spec["variant"], "seed": spec["seed"], "wall_seconds": time.perf_counter() - wall0,
+            "cpu_seconds": time.process_time() - cpu0}
 
 
 def execute_run(spec: dict) -> dict:
@@ -209,7 +248,7 @@ def _single_process(todo: list[dict], bar, done: list[dict], failed: list[str]) 
 def _execute_or_report(spec: dict) -> dict:
     """:func:`execute_run`, with a failure returned (not raised) so the other runs go on."""
     try:
-        return execute_run(spec)
+        return execute_analysis(spec) if spec.get("kind") == "analysis" else execute_run(spec)
     except Exception as exc:  # noqa: BLE001 - report every failed run, keep the others going
         return {"variant": spec["variant"], "seed": spec["seed"], "error": f"{type(exc).__name__}: {exc}"}
 
@@ -246,6 +285,22 @@ def _prepare_data(study: Study, progress: bool) -> None:
     distinct = {json.dumps(cfg["data"], sort_keys=True): cfg for cfg in study.configs.values()}
     for _, cfg in sorted(distinct.items()):
         load_training_data(cfg, study.dataset, None, progress=progress)
+
+
+def _prepare_analyses(study: Study, tasks: list[dict], *, root, jobs: int, progress: bool) -> None:
+    """Build the shared inputs of the analyses ``tasks`` run (e.g. distractor images), once, in
+    ``jobs`` processes, so that the workers only read them."""
+    from reid.engine.analyses import prepare_analysis
+    from reid.engine.data import load_training_data
+
+    wanted = {}
+    for task in tasks:
+        cfg = study.configs[task["variant"]]
+        key = (task["analysis"], json.dumps({k: cfg[k] for k in ("data", "input")}, sort_keys=True))
+        wanted.setdefault(key, cfg)
+    for (name, _), cfg in sorted(wanted.items()):
+        data = load_training_data(cfg, study.dataset, root, progress=progress)
+        prepare_analysis(name, cfg, data, jobs=jobs, progress=progress)
 
 
 def train_runs(todo: list[dict], *, jobs: int, progress: bool, desc: str, git: dict, log: Path,
@@ -305,7 +360,11 @@ def run_study(
     specs = plan(study, out, root=root, device=device)
     summary: dict[str, Any] = {"plan": [asdict(s) for s in specs], "chapter": study.chapter}
     if plan_only:
-        summary["text"] = format_plan(specs)
+        pending: dict[str, int] = {}
+        for task in posthoc_todo(study, out, root=root, device=device):
+            pending[task["analysis"]] = pending.get(task["analysis"], 0) + 1
+        summary["text"] = format_plan(specs) + "".join(
+            f"\npost-hoc {name}: {n} finished run(s) to analyse" for name, n in pending.items())
         return summary
     stale = [s for s in specs if s.state == "stale"]
     if stale and not aggregate_only:
@@ -318,11 +377,7 @@ def run_study(
     todo = [asdict(s) for s in specs if s.state in ("new", "resume", "restart")]
     trained: list[dict] = []
     if todo and not aggregate_only:
-        if git["dirty"] and not allow_dirty:
-            raise ConfigError(
-                f"the repository has uncommitted changes ({', '.join(git['changes'][:5])}): evidence must come from a "
-                "commit. Commit (or stash) them, or pass --allow-dirty for a trial run (the evidence then says dirty)."
-            )
+        _require_clean(git, allow_dirty)
         if root is None:
             _prepare_data(study, progress)
         try:
@@ -332,8 +387,15 @@ def run_study(
             # runs that diverged are recorded (diverged.json) and reported by the evidence; any other failure stops here
             if any(s.state in ("new", "resume", "restart") for s in plan(study, out, root=root, device=device)):
                 raise
+    analysed: list[dict] = []
+    tasks = posthoc_todo(study, out, root=root, device=device)
+    if tasks and not aggregate_only:
+        _require_clean(git, allow_dirty)
+        _prepare_analyses(study, tasks, root=root, jobs=jobs, progress=progress)
+        train_runs(tasks, jobs=jobs, progress=progress, desc=f"reid study {study.chapter}: post-hoc analyses",
+                   git=git, log=out / study.chapter / SESSIONS, trained=analysed)
     evidence = aggregate(study, out)
     path = write_evidence(evidence, out)
-    summary.update(evidence=str(path), trained=len(trained), skipped=len(specs) - len(todo),
+    summary.update(evidence=str(path), trained=len(trained), analysed=len(analysed), skipped=len(specs) - len(todo),
                    verdicts={c["id"]: c["verdict"] for c in evidence["claims"]})
     return summary
