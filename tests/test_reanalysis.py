@@ -140,6 +140,11 @@ def test_a_study_runs_its_posthoc_analyses_after_training_and_reads_them(tmp_pat
     files = [json.loads(analysis_path(out / "tiny_demo" / "batch_hard" / f"seed{s}", "negatives_of_interest")
                         .read_text())["metrics"]["neg_interest_k10"] for s in (0, 1)]
     assert claim["baseline_values"] == pytest.approx(files, abs=1e-6)
+    from reid.study.report import glue_keys, glue_values
+
+    glued = glue_values(ev)
+    assert list(glued) == glue_keys("tiny_demo", [c["id"] for c in ev["claims"]], ["negatives_of_interest"])
+    assert glued["tiny_demo_posthoc_negatives_of_interest_commit"]
     again = runner.run_study(str(path), seeds=2, jobs=1, out=out, allow_dirty=True, progress=False)
     assert again["trained"] == 0 and again["analysed"] == 0
     analysis_path(out / "tiny_demo" / "support_neighbor" / "seed1", "negatives_of_interest").unlink()

@@ -111,12 +111,14 @@ def provided_keys(code: list[str]) -> tuple[set[str], list[str]]:
 def evidence_keys(chapter: str) -> set[str]:
     path = REPO / "evidence" / f"{chapter}.json"
     if path.is_file():
-        claims = [c["id"] for c in json.loads(path.read_text())["claims"]]
+        evidence = json.loads(path.read_text())
+        claims, posthoc = [c["id"] for c in evidence["claims"]], list(evidence.get("posthoc", {}))
     else:
         from reid.study.registry import load_study
 
-        claims = [c.id for c in load_study(chapter, check_recipes=False).claims]
-    return set(glue_keys(chapter, claims))
+        study = load_study(chapter, check_recipes=False)
+        claims, posthoc = [c.id for c in study.claims], list(study.posthoc)
+    return set(glue_keys(chapter, claims, posthoc))
 
 
 def _cells(path: Path) -> tuple[list[str], list[str]]:

@@ -22,6 +22,8 @@ rank-k / mAP / mINP ×100, i.e. percent or points, other metrics as stored)::
     <chapter>_claims, <chapter>_supported, <chapter>_contradicted, <chapter>_inconclusive   (counts)
     <chapter>_verdict_counts           "2 contradicted, 5 inconclusive, 7 supported" (the results' first line)
     <chapter>_contradicted_list, <chapter>_inconclusive_list   claim ids, comma-separated, or "none"
+    <chapter>_posthoc_<analysis>_commit       studies with study.posthoc: the short commit(s) the analysis ran at
+    <chapter>_posthoc_<analysis>_cpu_minutes  and its CPU time over all runs (loading the models included)
 
 In a chapter's markdown: ``the claim is {glue:text}`sn_beats_bh_map_verdict` `` and
 ``{glue:text}`sn_beats_bh_map_summary` ``. ``tests/test_study_chapters.py`` fails when a chapter
@@ -298,9 +300,14 @@ _CHAPTER_SUFFIXES = ("label", "commit", "wall_minutes", "claims", "contradicted"
 VERDICT_ORDER = ("contradicted", "inconclusive", "supported")
 
 
-def glue_keys(chapter: str, claim_ids: Iterable[str]) -> list[str]:
-    """Every key :func:`glue_evidence` publishes for ``chapter`` with these claims (see the module docstring)."""
+_POSTHOC_SUFFIXES = ("commit", "cpu_minutes")
+
+
+def glue_keys(chapter: str, claim_ids: Iterable[str], posthoc: Iterable[str] = ()) -> list[str]:
+    """Every key :func:`glue_evidence` publishes for ``chapter`` with these claims and post-hoc
+    analyses (see the module docstring)."""
     keys = [f"{chapter}_{s}" for s in _CHAPTER_SUFFIXES]
+    keys += [f"{chapter}_posthoc_{name}_{s}" for name in posthoc for s in _POSTHOC_SUFFIXES]
     for cid in claim_ids:
         keys += [f"{cid}_{s}" for s in _CLAIM_SUFFIXES]
     return keys
@@ -322,6 +329,9 @@ def glue_values(evidence: dict) -> dict[str, Any]:
     out[f"{chapter}_verdict_counts"] = ", ".join(f"{out[f'{chapter}_{v}']} {v}" for v in VERDICT_ORDER)
     for v in ("contradicted", "inconclusive"):
         out[f"{chapter}_{v}_list"] = ", ".join(c["id"] for c in claims if c["verdict"] == v) or "none"
+    for name, info in (evidence.get("posthoc") or {}).items():
+        out[f"{chapter}_posthoc_{name}_commit"] = ", ".join(str(c)[:10] for c in info["commits"])
+        out[f"{chapter}_posthoc_{name}_cpu_minutes"] = None if info["cpu_seconds"] is None else round(info["cpu_seconds"] / 60, 1)
     for c in claims:
         ci = c.get("ci95") or [None, None]
         cid = c["id"]

@@ -90,7 +90,8 @@ def plot_gallery_curves(claim: dict, *, ax=None):
         ax.plot(x, curves.mean(0), color=colour, lw=2.5, marker="o", label=claim[role])
     ax.set_xscale("log")
     ax.set_xlabel("gallery size (test gallery + distractors)")
-    ax.set_ylabel(claim["metric"].replace("gallery_", "").replace("_slope", "") + " (%)")
+    point = claim.get("curve_metrics", [claim["metric"]])[0]  # "distractor_curve.gallery_mAP@0" -> "mAP"
+    ax.set_ylabel(point.rpartition(".")[2].replace("gallery_", "").split("@")[0].replace("_slope", "") + " (%)")
     ax.set_title(f"{claim['id']}: {claim['verdict']}", fontsize=10)
     ax.legend()
     return ax
