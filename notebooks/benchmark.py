@@ -192,7 +192,10 @@ comparisons_table(demo, metric="mAP", labels=LABELS)
 #
 # The evidence file records the commit, the lock-file hash and the hardware of its runs, and the
 # wall time of the study; each run's own `results.json` under `evidence/benchmark/` records the
-# rest (resolved recipe, seed, versions, timings).
+# rest (resolved recipe, seed, versions, timings). Where the runs span several commits, it also
+# lists the package files that differ between them (`code_changes`, from `git diff`): here the
+# view-adaptation arm was retrained after the benchmark registry moved paper 003's loss onto the
+# Market layout, and the listing shows whether anything else the other arms ran had changed.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -205,6 +208,11 @@ for name, doc in (("evidence", ev if has_evidence else None), ("demonstration", 
           f"lock {str(doc['lock']['sha256'])[:12]}, {doc['hardware']['cpu'] if isinstance(doc['hardware'], dict) else 'mixed hardware'}, "
           f"study wall time {'unknown' if wall is None else f'{wall / 60:.1f} min'}, "
           f"CPU time of the runs {t.get('runs_cpu_seconds') or 0:.0f} s")
+    if doc.get("code_changes"):  # runs trained at several commits: what differs in the package between them
+        base = doc["code_changes"]["base"]
+        for commit, files in doc["code_changes"]["changes"].items():
+            print(f"  runs at {commit[:10]} against {base[:10]} (most runs): reid/ differs in "
+                  f"{', '.join(files) if files else 'no file'}")
 
 # %% [markdown]
 # ## The GPU version

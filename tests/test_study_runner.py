@@ -157,6 +157,28 @@ def test_git_state_ignores_the_evidence_folder(tmp_path):
     assert runner.git_state(repo, ignore=repo / "evidence")["changes"] == ["code.py"]
 
 
+def test_runs_of_several_commits_record_the_package_files_that_differ(tmp_path):
+    import subprocess
+
+    from reid.study.evidence import code_changes
+
+    repo = tmp_path / "repo"
+    (repo / "reid").mkdir(parents=True)
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t", "-C", str(repo)]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    shas = []
+    for name, text in (("reid/loss.py", "1"), ("README.md", "2"), ("reid/loss.py", "3")):
+        (repo / name).write_text(text)
+        subprocess.run([*git, "add", "."], check=True)
+        subprocess.run([*git, "commit", "-qm", name], check=True)
+        shas.append(subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip())
+    assert code_changes({shas[0]: 3}, repo) is None  # one commit: nothing to say
+    out = code_changes({shas[0]: 1, shas[1]: 4, shas[2]: 2}, repo)
+    assert out["base"] == shas[1]  # the commit most runs used
+    assert out["changes"] == {shas[0]: [], shas[2]: ["reid/loss.py"]}  # README.md is outside reid/
+    assert code_changes({shas[0]: 2, "f" * 40: 1}, repo)["changes"] == {"f" * 40: ["unknown"]}
+
+
 def test_a_recipe_stored_before_a_key_existed_reads_as_that_keys_old_behaviour():
     from reid.recipes import KEYS_ADDED_LATER
     from reid.study.evidence import comparable_recipe

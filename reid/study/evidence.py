@@ -10,6 +10,8 @@ Document (``format`` 1)::
 
     chapter, title, paper, registry           # which study, registered where
     commit, dirty, run_commits                # HEAD of the session(s); every run's commit
+    code_changes {base, changes {commit: [files]}}   # only when the runs' commits differ: the package
+                                              #   files (reid/) that differ from the commit most runs used
     posthoc {analysis: {variants, runs, commits, dirty, lock, cpu_seconds, wall_seconds}}
                                               # only with study.posthoc: analyses run on the finished runs afterwards
                                               #   (<run>/analyses/<name>.json; reid.engine.reanalysis)
@@ -261,11 +263,33 @@ def _claim_entry(claim: Claim, study: Study, out: Path, runs: dict[tuple[str, in
     }  # fmt: skip
 
 
+def code_changes(counts: dict[str, int], repo: str | Path | None = None) -> dict | None:
+    """For runs trained at several commits (``{commit: number of runs}``): the package files
+    (``reid/``) that differ between the commit most runs used and each other one, from ``git diff
+    --name-only``; None for one commit. A commit git does not know lists ``["unknown"]``."""
+    import subprocess
+
+    if len(counts) < 2:
+        return None
+    repo = Path(repo) if repo is not None else Path(__file__).resolve().parents[2]
+    base = max(sorted(counts), key=lambda c: counts[c])
+    changes = {}
+    for commit in sorted(c for c in counts if c != base):
+        try:
+            text = subprocess.run(["git", "diff", "--name-only", base, commit, "--", "reid/"], cwd=repo,
+                                  capture_output=True, text=True, timeout=30, check=True).stdout
+            changes[commit] = sorted(line for line in text.splitlines() if line)
+        except (OSError, subprocess.SubprocessError):
+            changes[commit] = ["unknown"]
+    return {"base": base, "changes": changes}
+
+
 def aggregate(study: Study, out: str | Path) -> dict:
     """The evidence document of ``study`` from its finished runs under ``out`` (see the module docstring).
 
     ``commit`` is the commit every run was trained at (``"mixed"`` when they differ; ``run_commits``
-    lists them); ``dirty`` is true when a session that trained runs had uncommitted changes.
+    lists them and ``code_changes`` what differs between them); ``dirty`` is true when a session
+    that trained runs had uncommitted changes.
     """
     out = Path(out)
     seeds = list(study.seeds)
@@ -275,6 +299,8 @@ def aggregate(study: Study, out: str | Path) -> dict:
     first = next(iter(runs.values()))
     sessions = read_sessions(out, study.chapter)
     run_commits = sorted({r.get("git", {}).get("commit", "unknown") for r in runs.values()})
+    per_commit = {c: sum(r.get("git", {}).get("commit", "unknown") == c for r in runs.values()) for c in run_commits}
+    changes = code_changes(per_commit)
     dirty = any(s.get("dirty") for s in sessions) if sessions else any(r.get("git", {}).get("dirty") for r in runs.values())
     commit = {"commit": run_commits[0] if len(run_commits) == 1 else "mixed", "dirty": bool(dirty)}
     wanted = set(STANDARD_METRICS) | {m for c in study.claims for m in claim_metrics(c)} | set(
@@ -332,7 +358,7 @@ def aggregate(study: Study, out: str | Path) -> dict:
             "per_run": per_run,
         },
         "variants": variants, "claims": claims, "comparisons": comparisons, "diverged_runs": diverged_runs,
-        **({"posthoc": posthoc} if posthoc else {}),
+        **({"posthoc": posthoc} if posthoc else {}), **({"code_changes": changes} if changes else {}),
     }  # fmt: skip
 
 

@@ -274,19 +274,27 @@ def overview_table(directory: str | Path | None = None):
         ev = load_evidence(chapter, directory)
         verdicts = [c["verdict"] for c in ev.get("claims", [])]
         timings = ev.get("timings") or {}
+        commit = str(ev.get("commit", ""))[:10]
+        if ev.get("code_changes"):  # runs of several commits: say what differs between them
+            changed = sorted({f for files in ev["code_changes"]["changes"].values() for f in files})
+            files = (", ".join(f"`{f.removeprefix('reid/')}`" for f in changed) if len(changed) <= 4
+                     else f"{len(changed)} files")
+            commit = f"{len(ev.get('run_commits', []))} commits; reid/ differs in {files if changed else 'no file'}"
         wall, cpu = timings.get("study_wall_seconds"), timings.get("runs_cpu_seconds")
         rows.append({
             "chapter": chapter_link(chapter), "paper": CHAPTER_PAPERS.get(chapter, "–"), "evidence": ev.get("label", ""),
             "claims": len(verdicts), "supported": verdicts.count("supported"),
             "contradicted": verdicts.count("contradicted"), "inconclusive": verdicts.count("inconclusive"),
-            "commit": str(ev.get("commit", ""))[:10], "training CPU (min)": None if cpu is None else round(cpu / 60, 1),
+            "commit": commit, "training CPU (min)": None if cpu is None else round(cpu / 60, 1),
             "logged wall time (min)": None if wall is None else round(wall / 60, 1),
         })  # fmt: skip
     columns = ["chapter", "paper", "evidence", "claims", "supported", "contradicted", "inconclusive", "commit",
                "training CPU (min)", "logged wall time (min)"]
     return make_table(rows, columns=columns, title="Studies", formats={"training CPU (min)": "{:.0f}",
                                                                       "logged wall time (min)": "{:.1f}"},
-                      note="Training CPU: the sum over every run of the study (one thread each). Logged wall time: the "
+                      note="Commit: the one every run of the study was trained at; for a study whose runs span several "
+                           "commits, the package files that differ between them (evidence/<chapter>.json: code_changes). "
+                           "Training CPU: the sum over every run of the study (one thread each). Logged wall time: the "
                            "`reid study` sessions recorded in sessions.jsonl, on a 2-core machine shared with other "
                            "work; sessions of runs copied in from another checkout are not in it.")
 
