@@ -22,6 +22,10 @@ The rules, for every notebook source ``notebooks/<name>.py`` (jupytext percent f
 4. **Evidence files are self-consistent.** For every committed ``evidence/<chapter>.json``,
    each claim's statistics and verdict are recomputed from its stored per-seed values with its
    stored rule; a hand-edited verdict or number fails.
+5. **Evidence files are their runs.** Each committed evidence file equals what
+   :func:`reid.study.evidence.aggregate` builds now from the committed runs under
+   ``evidence/<chapter>/`` (``results.json``, ``analyses/*.json``) and the registry: a per-seed
+   value, a claim or a registry change that the file does not reflect fails.
 
 Each rule is also tested on small hand-made texts below, so the checker itself can fail.
 """
@@ -180,6 +184,20 @@ def test_evidence_file_verdicts_follow_from_its_numbers(path):
         assert c["n"] == len(c["seeds"]) == len(base) and c["diff_mean"] == pytest.approx(d.ci95.mean, abs=2e-6)
         if c["ci95"] is not None:
             assert c["ci95"] == pytest.approx([d.ci95.lo, d.ci95.hi], abs=2e-6), c["id"]
+
+
+@pytest.mark.parametrize("path", EVIDENCE, ids=[p.stem for p in EVIDENCE])
+def test_evidence_file_is_the_aggregate_of_its_committed_runs(path):
+    from reid.study.evidence import aggregate
+    from reid.study.registry import load_study
+
+    committed = json.loads(path.read_text())
+    rebuilt = json.loads(json.dumps(aggregate(load_study(path.stem), REPO / "evidence"), sort_keys=True))
+    if "unknown" in str(rebuilt.get("code_changes")):  # a shallow clone lacks the old commits git diff needs
+        rebuilt["code_changes"] = committed.get("code_changes")
+    differing = sorted(k for k in set(committed) | set(rebuilt) if committed.get(k) != rebuilt.get(k))
+    assert not differing, (f"{path.name} differs from the aggregate of its runs in {differing}; "
+                           f"rebuild it with `reid study {path.stem} --aggregate-only`")
 
 
 # ------------------------------------------------------------------------------ the checker itself
