@@ -19,6 +19,7 @@ from reid.metrics.analysis import gallery_size_curve
 from reid.models import build_model
 from reid.papers import load_paper
 from reid.recipes import load_recipe
+from reid.study.registry import is_fraction
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +83,7 @@ def test_registry_slope_claims_read_the_declared_metrics():
                 else:
                     assert analysis in study["study"]["variants"][variant]["eval.analyses"]
     assert slopes["gallery_slope_map"]["test"]["rule"]["x"][0] == slopes["gallery_slope_map_500k"]["test"]["rule"]["x"][0]
+    assert is_fraction("gallery_mAP@32000") and is_fraction("distractor_curve.gallery_rank1@500000")  # shown in points
     assert slopes["gallery_slope_map_500k"]["test"]["rule"]["x"][-1] - slopes["gallery_slope_map_500k"]["test"]["rule"]["x"][0] == 500_000
 
 

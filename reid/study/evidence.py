@@ -233,7 +233,9 @@ def _claim_entry(claim: Claim, study: Study, out: Path, runs: dict[tuple[str, in
         base, var = _rl(run_slopes(curves[claim.baseline], x, x_scale)), _rl(run_slopes(curves[claim.variant], x, x_scale))
         extra = {"x": x, "x_scale": x_scale, "curve_metrics": names,
                  "baseline_curves": curves[claim.baseline], "variant_curves": curves[claim.variant]}
-        display = {"factor": _display(names[0])["factor"], "unit": "per decade" if x_scale == "log10" else "per unit x"}
+        factor = _display(names[0])["factor"]
+        per = "per decade" if x_scale == "log10" else "per unit x"
+        display = {"factor": factor, "unit": f"points {per}" if factor == 100 else per}
     else:
         base = _rl(value(claim.baseline, s, claim.metric) for s in seeds)
         var = _rl(value(claim.variant, s, claim.metric) for s in seeds)

@@ -13,7 +13,7 @@ rank-k / mAP / mINP ×100, i.e. percent or points, other metrics as stored)::
     <id>_ci             "[+2.1, +6.0]"  (the 95% t-interval of the difference)
     <id>_ci_lo, <id>_ci_hi            its ends (floats)
     <id>_n              number of seed pairs (int)
-    <id>_unit           "points" for fraction metrics, else "" (slope claims: "per decade")
+    <id>_unit           "points" for fraction metrics, else "" (slope claims: "per decade", or "points per decade" for fractions)
     <id>_baseline_mean, <id>_baseline_sd, <id>_variant_mean, <id>_variant_sd   (floats)
     <id>_paper          the paper's numbers: "69.14 -> 73.43 mAP (Market-1501, Table 1)" or "not printed"
     <chapter>_label     "SynthReID, study scale, CPU, n = 5 seeds"
