@@ -493,7 +493,7 @@ gallery_images = [json.loads((Path("..") / run / "results.json").read_text())["m
                   for run in evidence["variants"]["support_neighbor"]["runs"]]
 assert all(int(g) == slope_claims["gallery_slope_map"]["x"][0] for g in gallery_images), gallery_images  # x as registered
 curve_sets = (("", "up to 32,000 distractors, at the end of training"), ("_500k", "up to 500,000 distractors, after training"))
-fig, axes = plt.subplots(2, 2, figsize=(11, 8), sharey="col")
+fig, axes = plt.subplots(2, 2, figsize=(11, 8), sharex=True, sharey="col")
 for row, (suffix, what) in zip(axes, curve_sets):
     for ax, metric in zip(row, ("rank1", "map")):
         plot_gallery_curves(slope_claims[f"gallery_slope_{metric}{suffix}"], ax=ax)
@@ -508,7 +508,7 @@ for suffix, what in curve_sets:
         counts = [int(m.split("@")[1]) for m in c["curve_metrics"]]
         for role in ("baseline", "variant"):
             curves = 100 * np.asarray(c[f"{role}_curves"])
-            rows.append({"curve": what.split(",")[0], "metric": name, "loss": c[role],
+            rows.append({"curve": f"to {counts[-1]:,}", "metric": name, "loss": c[role],
                          **{f"+{n:,}": f"{m:.1f} ± {sd:.1f}" for n, m, sd in zip(counts, curves.mean(0), curves.std(0, ddof=1))}})
 display(make_table(rows, title=f"Mean ± sd over seeds (%) by number of distractors added, {evidence['label']}"))
 

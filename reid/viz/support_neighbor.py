@@ -89,6 +89,7 @@ def plot_gallery_curves(claim: dict, *, ax=None):
             ax.plot(x, curve, color=colour, alpha=0.3, lw=1)
         ax.plot(x, curves.mean(0), color=colour, lw=2.5, marker="o", label=claim[role])
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())  # decades only: minor labels collide on short ranges
     ax.set_xlabel("gallery size (test gallery + distractors)")
     point = claim.get("curve_metrics", [claim["metric"]])[0]  # "distractor_curve.gallery_mAP@0" -> "mAP"
     ax.set_ylabel(point.rpartition(".")[2].replace("gallery_", "").split("@")[0].replace("_slope", "") + " (%)")
