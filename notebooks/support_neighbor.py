@@ -472,8 +472,8 @@ plt.show()
 #   (`eval.analyses: [distractor_curve_32k]`);
 # * up to n = 500,000, Fig. 4's full range (292 times the test gallery), computed afterwards on the
 #   finished runs (`study.posthoc: {distractor_curve: [...]}`, i.e. `reid analyse --run RUN
-#   --analysis distractor_curve`). Rendering the 500,000 people takes about 35 CPU minutes once per
-#   machine; each run then embeds them. The analysis rebuilds each run's model from its checkpoint,
+#   --analysis distractor_curve`). The 500,000 people are rendered once per machine
+#   (`python -m reid.data.distractors`); each run then embeds them. The analysis rebuilds each run's model from its checkpoint,
 #   checks that it reproduces the run's saved features, and writes `analyses/distractor_curve.json`
 #   with its own provenance: commit {glue:text}`support_neighbor_posthoc_distractor_curve_commit`,
 #   {glue:text}`support_neighbor_posthoc_distractor_curve_cpu_minutes` CPU minutes over the ten runs.

@@ -216,9 +216,10 @@ def distractor_metrics(model, objective, data, features, cfg, counts=DISTRACTOR_
     return out
 
 
-#: The capped curve the SynthReID study registers: rendering the 500,000 people once costs about
-#: 35 CPU minutes and embedding them 5-7 CPU minutes per run, more than a 2-core study session has;
-#: 32,000 keeps the curve's first four points (19x the test gallery) at about 1/15 of that cost.
+#: The capped curve the SynthReID study runs during training: rendering the 500,000 people once costs
+#: about 19 CPU minutes (measured at 64x32) and embedding them about 4 CPU minutes per run, too much to
+#: repeat in every training session; 32,000 keeps the curve's first four points (19x the test
+#: gallery). Paper 002's study runs the full curve after training (``study.posthoc``).
 STUDY_DISTRACTOR_COUNTS = tuple(n for n in DISTRACTOR_COUNTS if n <= 32000)
 
 

@@ -139,7 +139,7 @@ def register(subparsers) -> None:
         description="Rebuild a finished run's model and loss from its checkpoint.pt, confirm that they reproduce "
         "its features.pt, and run the named analyses; each writes RUN/analyses/NAME.json with its metrics and its "
         "own provenance (results.json is left as it is). Paper 002's distractor_curve renders 500,000 distractor "
-        "people once per machine (about 35 CPU minutes; `python -m reid.data.distractors` builds them ahead).",
+        "people once per machine (about 19 CPU minutes at 64x32; `python -m reid.data.distractors` builds them ahead).",
     )
     a.add_argument("--run", required=True, help="run directory written by `reid train` or `reid study`")
     a.add_argument("--analysis", action="append", required=True, choices=sorted(ANALYSES), metavar="NAME",
