@@ -110,6 +110,19 @@ def _losses():
     }
 
 
+def _network_and_loss():
+    """A float64 linear "backbone" and paper 004's joint loss, whose AM weights are parameters of
+    the loss itself (downstream of the gather), both seeded."""
+    from reid.losses.angular_margin import joint_loss
+
+    torch.manual_seed(3)
+    net = torch.nn.Linear(5, 6).double()
+    loss_fn = joint_loss("AM0BH", 6, 4, scale=4.0, gamma=1.0, triplet_margin=0.3, am_margin=0.0, lam=0.0,
+                         attribute_values=None, slice_dim=2, margin_fallback="continuous").double()
+    inputs = torch.randn(16, 5, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    return net, loss_fn, inputs, torch.arange(4).repeat_interleave(4)
+
+
 def _worker(rank: int, port: int, out: str, task: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
@@ -127,6 +140,16 @@ def _worker(rank: int, port: int, out: str, task: str) -> None:
                 loss = loss_fn(gathered, all_gather_with_grad(labels[rank * n:(rank + 1) * n]))
                 loss.backward()
                 results[name] = (float(loss), local.grad.tolist())
+        elif task == "params":
+            from reid.engine.distributed import all_gather_with_grad, backward_and_sync
+
+            net, loss_fn, inputs, labels = _network_and_loss()
+            n = inputs.shape[0] // WORLD
+            sl = slice(rank * n, (rank + 1) * n)
+            loss = loss_fn(all_gather_with_grad(net(inputs[sl])), all_gather_with_grad(labels[sl]), None)
+            params = [*net.parameters(), *loss_fn.parameters()]
+            backward_and_sync(loss, params, upstream={id(p) for p in net.parameters()}, gathered=True)
+            results = {"grads": [p.grad.tolist() for p in params]}
         elif task == "centers":
             from reid.losses.centers import CameraCenters, CenterLoss
 
@@ -161,6 +184,20 @@ def test_gathered_batch_level_losses_match_one_process(tmp_path):
             assert abs(value - float(loss.detach())) < TOL, name
             torch.testing.assert_close(torch.tensor(grad, dtype=torch.float64), full.grad[r * n:(r + 1) * n],
                                        atol=TOL, rtol=0, msg=name)
+
+
+def test_parameter_gradients_after_sync_equal_one_process(tmp_path):
+    """The scaling rule of backward_and_sync: the network's gradients (upstream of the gather,
+    summed over ranks) and the loss's own (downstream, whole on every rank) both equal the
+    one-process gradients of the global batch."""
+    per_rank = _spawn(tmp_path, "params")
+    net, loss_fn, inputs, labels = _network_and_loss()
+    params = [*net.parameters(), *loss_fn.parameters()]
+    assert len(params) > len(list(net.parameters()))  # the loss has parameters of its own
+    loss_fn(net(inputs), labels, None).backward()
+    for results in per_rank:
+        for got, p in zip(results["grads"], params):
+            torch.testing.assert_close(torch.tensor(got, dtype=torch.float64), p.grad, atol=TOL, rtol=0)
 
 
 def test_centres_stay_identical_across_ranks_and_equal_one_process(tmp_path):

@@ -13,8 +13,10 @@ run it was before this module existed.
   tensor that carries the graph.
 * :func:`gather_variable` gathers tensors whose first dimension differs between ranks (sharded
   evaluation, the centre update).
-* :func:`sync_gradients` all-reduces the gradients of an optimiser's parameters (see
-  :meth:`reid.engine.objectives.Objective.optimise` for the scaling rule).
+* :func:`sync_gradients` all-reduces the gradients of an optimiser's parameters;
+  :func:`backward_and_sync` is the backward pass with the scaling rule that makes them equal to
+  the one-process gradients of the global batch (used by
+  :meth:`reid.engine.objectives.Objective.optimise`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import torch.distributed as dist
 
 __all__ = [
     "env_world_size", "is_distributed", "rank", "world_size", "is_main", "backend", "init", "teardown",
-    "barrier", "all_gather_with_grad", "gather_variable", "broadcast_object", "sync_gradients",
+    "barrier", "all_gather_with_grad", "gather_variable", "broadcast_object", "sync_gradients", "backward_and_sync",
     "broadcast_module", "shard_range",
 ]  # fmt: skip
 
@@ -184,6 +186,23 @@ def sync_gradients(params: Iterable[torch.nn.Parameter], divide: set[int] | None
             g = g / scale
         p.grad.copy_(g)
         offset += n
+
+
+def backward_and_sync(loss: torch.Tensor, params: list[torch.nn.Parameter], *, upstream: set[int],
+                      gathered: bool) -> None:
+    """``loss.backward()``, then the gradients of ``params`` made what one process would compute.
+
+    Without gathering, each rank's loss is its own batch's and averaging the gradients is data
+    parallelism as usual. With a gathered loss every rank computes the *same* global loss, and
+    two kinds of parameters differ: those ``upstream`` of the gather (the network, which saw only
+    this rank's images) hold this rank's share of the gradient, and the shares must be *summed*;
+    the loss's own parameters (after the gather) already hold the whole gradient on every rank.
+    Scaling the loss by the world size and averaging gives the sum for the first kind; dividing
+    the second kind back by the world size restores its gradient (``tests/test_distributed.py``
+    checks both against one process)."""
+    scale = float(world_size()) if gathered else 1.0
+    (loss * scale).backward()
+    sync_gradients(params, divide={id(p) for p in params if id(p) not in upstream}, scale=scale)
 
 
 def shard_range(n: int) -> tuple[int, int]:

@@ -162,14 +162,10 @@ class Objective(nn.Module):
         if self.world_size == 1:
             loss.backward()
         else:
-            from reid.engine.distributed import sync_gradients
+            from reid.engine.distributed import backward_and_sync
 
-            gathered = self.gathers if gathered is None else gathered
-            scale = float(self.world_size) if gathered else 1.0
-            (loss * scale).backward()
-            params = [p for g in optimizer.param_groups for p in g["params"]]
-            after = {id(p) for p in params if id(p) not in self.upstream}
-            sync_gradients(params, divide=after, scale=scale)
+            backward_and_sync(loss, [p for g in optimizer.param_groups for p in g["params"]], upstream=self.upstream,
+                              gathered=self.gathers if gathered is None else gathered)
         if ctx.grad_clip:
             params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
             torch.nn.utils.clip_grad_norm_(params, ctx.grad_clip)
