@@ -575,7 +575,7 @@ plt.show()
 # and gallery images, and the gallery images of the other half, people that match none of the
 # remaining queries, are added as distractors in growing numbers
 # (`reid.metrics.analysis.gallery_size_curve`). It shows the mechanics only; the study above, with
-# up to 32,000 generated distractors and five seeds, is the evidence.
+# up to 32,000 and 500,000 generated distractors and five seeds, is the evidence.
 
 # %%
 from reid.metrics.analysis import gallery_size_curve
