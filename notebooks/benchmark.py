@@ -192,10 +192,8 @@ comparisons_table(demo, metric="mAP", labels=LABELS)
 #
 # The evidence file records the commit, the lock-file hash and the hardware of its runs, and the
 # wall time of the study; each run's own `results.json` under `evidence/benchmark/` records the
-# rest (resolved recipe, seed, versions, timings). Where the runs span several commits, it also
-# lists the package files that differ between them (`code_changes`, from `git diff`): here the
-# view-adaptation arm was retrained after the benchmark registry moved paper 003's loss onto the
-# Market layout, and the listing shows whether anything else the other arms ran had changed.
+# rest (resolved recipe, seed, versions, timings). Had the runs spanned several commits, the cell
+# would also list the package files that differ between them (`code_changes`, from `git diff`).
 
 # %%
 # NBVAL_IGNORE_OUTPUT
